@@ -1,0 +1,46 @@
+import type { Knex } from 'knex';
+import type { FieldDef } from '../manifest/types.js';
+
+/** The database kinds remotesyncdb supports. */
+export type DialectName = 'sqlite' | 'postgres' | 'mysql';
+
+/**
+ * Everything that differs between SQLite, PostgreSQL and MySQL lives behind this interface
+ * (kysely's DialectAdapter habit): no `if (client === 'pg')` outside `dialects/`.
+ */
+export interface DialectAdapter {
+  readonly name: DialectName;
+  /** `INSERT ... RETURNING` gives back generated ids in one round trip. */
+  readonly supportsReturning: boolean;
+  /** An FK may name a table that does not exist yet (so tables can be created with inline FKs in any order). */
+  readonly supportsForwardReferences: boolean;
+  /** The type name of `CAST(x AS <type>)` for an integer. */
+  readonly integerCastType: string;
+  /** How many bind parameters one statement may carry. */
+  readonly maxBindParameters: number;
+  /** knex config for a parsed connection. */
+  knexConfig(target: string): Knex.Config;
+  /** Declare a column of a manifest field type. */
+  addColumn(table: Knex.CreateTableBuilder, field: FieldDef): Knex.ColumnBuilder;
+  /** Per-table options (charset, engine). */
+  tableOptions(table: Knex.CreateTableBuilder): void;
+  /** A JS value ready to bind for a boolean. */
+  bindBoolean(value: boolean): boolean | number;
+  /** A stored JSON column value back to a JS value. */
+  readJson(value: unknown): unknown;
+  /** Let FK checks wait until commit (Django's loaddata does the same). */
+  deferConstraints(trx: Knex.Transaction): Promise<void>;
+  /** Move the id counter past the largest id after inserts with explicit ids. */
+  resetSequence(trx: Knex.Transaction, table: string, pk: string): Promise<void>;
+  /** Take the one-sync-at-a-time lock, waiting up to `waitMs`; false if it is held elsewhere. */
+  tryLock(conn: Knex | Knex.Transaction, key: string, waitMs: number): Promise<boolean>;
+  /** Release the lock taken by `tryLock`. */
+  unlock(conn: Knex | Knex.Transaction, key: string): Promise<void>;
+}
+
+/** A 31-bit integer key for advisory locks, from a string. */
+export function lockKey(key: string): number {
+  let hash = 0;
+  for (const ch of key) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) | 0;
+  return hash & 0x7fffffff;
+}

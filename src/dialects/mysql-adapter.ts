@@ -1,0 +1,80 @@
+import type { Knex } from 'knex';
+import { ConfigError } from '../errors.js';
+import { type DialectAdapter } from './dialect.js';
+
+/** MySQL / MariaDB through mysql2, utf8mb4 everywhere. */
+export const mysqlAdapter: DialectAdapter = {
+  name: 'mysql',
+  supportsReturning: false,
+  integerCastType: 'SIGNED',
+  supportsForwardReferences: false,
+  maxBindParameters: 65535,
+  knexConfig(target) {
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch (error) {
+      throw new ConfigError(`--db: cannot parse MySQL URL`, { cause: error });
+    }
+    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (!database) throw new ConfigError('--db: a MySQL URL needs a database name: mysql://user@host:3306/db');
+    return {
+      client: 'mysql2',
+      connection: {
+        host: url.hostname || '127.0.0.1',
+        port: url.port ? Number(url.port) : 3306,
+        user: decodeURIComponent(url.username || 'root'),
+        password: decodeURIComponent(url.password),
+        database,
+        charset: 'utf8mb4',
+        timezone: 'Z',
+        dateStrings: true,
+        supportBigNumbers: true,
+        multipleStatements: false,
+      },
+      pool: {
+        min: 0,
+        max: 4,
+        afterCreate(conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+          conn.query("SET time_zone = '+00:00'", (err) => done(err, conn));
+        },
+      },
+    };
+  },
+  addColumn(t, field) {
+    switch (field.type) {
+      case 'string': return t.string(field.name, field.maxLength);
+      case 'text': return t.text(field.name, 'longtext');
+      case 'integer': return t.integer(field.name);
+      // DOUBLE without precision or scale: an 8-byte double, as in Django.
+      case 'float': return t.specificType(field.name, 'double');
+      case 'decimal': return t.decimal(field.name, field.maxDigits, field.decimalPlaces);
+      case 'boolean': return t.boolean(field.name);
+      case 'date': return t.date(field.name);
+      case 'datetime': return t.datetime(field.name, { precision: 6 });
+      case 'json': return t.json(field.name);
+      case 'binary': return t.specificType(field.name, 'longblob');
+    }
+  },
+  tableOptions(t) {
+    t.engine('InnoDB');
+    t.charset('utf8mb4');
+    t.collate('utf8mb4_unicode_ci');
+  },
+  bindBoolean: (v) => (v ? 1 : 0),
+  // MariaDB's JSON is LONGTEXT: it comes back as text.
+  readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
+  async deferConstraints(trx) {
+    await trx.raw('SET FOREIGN_KEY_CHECKS = 0');
+  },
+  async resetSequence() {
+    // AUTO_INCREMENT moves past explicit ids by itself.
+  },
+  async tryLock(conn, key, waitMs) {
+    const [rows] = await conn.raw('SELECT GET_LOCK(?, ?) AS ok', [`remotesyncdb:${key}`, Math.ceil(waitMs / 1000)]);
+    return Number(rows[0].ok) === 1;
+  },
+  async unlock(conn, key) {
+    await conn.raw('SELECT RELEASE_LOCK(?)', [`remotesyncdb:${key}`]);
+  },
+};

@@ -1,0 +1,71 @@
+import pg from 'pg';
+import type { Knex } from 'knex';
+import { lockKey, type DialectAdapter } from './dialect.js';
+
+const OID = { int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
+
+/** Keep dates and times as the text PostgreSQL sends (UTC session), and counts as numbers. */
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === OID.date || oid === OID.timestamp || oid === OID.timestamptz) return (v: string) => v;
+    if (oid === OID.int8) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+/** PostgreSQL through pg. */
+export const postgresAdapter: DialectAdapter = {
+  name: 'postgres',
+  supportsReturning: true,
+  integerCastType: 'INTEGER',
+  supportsForwardReferences: false,
+  maxBindParameters: 65535,
+  knexConfig(target) {
+    return {
+      client: 'pg',
+      connection: { connectionString: target, types } as Knex.PgConnectionConfig,
+      pool: {
+        min: 0,
+        max: 4,
+        afterCreate(conn: pg.Client, done: (err: Error | null, conn: unknown) => void) {
+          conn.query("SET TIME ZONE 'UTC'", (err) => done(err ?? null, conn));
+        },
+      },
+    };
+  },
+  addColumn(t, field) {
+    switch (field.type) {
+      case 'string': return t.string(field.name, field.maxLength);
+      case 'text': return t.text(field.name);
+      case 'integer': return t.integer(field.name);
+      case 'float': return t.specificType(field.name, 'double precision');
+      case 'decimal': return t.decimal(field.name, field.maxDigits, field.decimalPlaces);
+      case 'boolean': return t.boolean(field.name);
+      case 'date': return t.date(field.name);
+      case 'datetime': return t.timestamp(field.name, { useTz: true, precision: 6 });
+      case 'json': return t.jsonb(field.name);
+      case 'binary': return t.binary(field.name);
+    }
+  },
+  tableOptions() {},
+  bindBoolean: (v) => v,
+  readJson: (v) => v,
+  async deferConstraints(trx) {
+    await trx.raw('SET CONSTRAINTS ALL DEFERRED');
+  },
+  async resetSequence(trx, table, pk) {
+    await trx.raw(`SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX(??) FROM ??), 0) + 1, false)`, [table, pk, pk, table]);
+  },
+  async tryLock(conn, key, waitMs) {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const { rows } = await conn.raw('SELECT pg_try_advisory_lock(?) AS ok', [lockKey(key)]);
+      if (rows[0].ok) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  },
+  async unlock(conn, key) {
+    await conn.raw('SELECT pg_advisory_unlock(?)', [lockKey(key)]);
+  },
+};

@@ -1,0 +1,61 @@
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { DialectAdapter } from './dialect.js';
+import type { FieldDef } from '../manifest/types.js';
+
+/** SQLite through better-sqlite3: the embedded default. */
+export const sqliteAdapter: DialectAdapter = {
+  name: 'sqlite',
+  supportsReturning: true,
+  integerCastType: 'INTEGER',
+  supportsForwardReferences: true,
+  // SQLITE_MAX_VARIABLE_NUMBER is 32766 since SQLite 3.32.
+  maxBindParameters: 32766,
+  knexConfig(target) {
+    const filename = target.startsWith('sqlite:') ? target.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : target;
+    return {
+      client: 'better-sqlite3',
+      useNullAsDefault: true,
+      connection: { filename: filename === ':memory:' ? filename : path.resolve(filename) },
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 5000');
+          done(null, conn);
+        },
+      },
+    };
+  },
+  addColumn(t, field: FieldDef) {
+    switch (field.type) {
+      case 'string': return t.string(field.name, field.maxLength);
+      case 'text': return t.text(field.name);
+      case 'integer': return t.integer(field.name);
+      case 'float': return t.specificType(field.name, 'real');
+      case 'decimal': return t.decimal(field.name, field.maxDigits, field.decimalPlaces);
+      case 'boolean': return t.boolean(field.name);
+      case 'date': return t.date(field.name);
+      case 'datetime': return t.datetime(field.name);
+      case 'json': return t.text(field.name);
+      case 'binary': return t.binary(field.name);
+    }
+  },
+  tableOptions() {},
+  bindBoolean: (v) => (v ? 1 : 0),
+  readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
+  async deferConstraints(trx) {
+    await trx.raw('PRAGMA defer_foreign_keys = ON');
+  },
+  async resetSequence() {
+    // INTEGER PRIMARY KEY takes max(rowid)+1 by itself.
+  },
+  // A SQLite sync holds the database's own write lock for the whole install (the transaction),
+  // which dies with the process; there is no separate lock to take.
+  async tryLock() {
+    return true;
+  },
+  async unlock() {},
+};

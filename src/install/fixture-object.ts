@@ -1,0 +1,29 @@
+import { ModelInstallError } from '../errors.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+
+/** One object of a Django fixture, checked for shape. */
+export interface FixtureObject {
+  readonly pk: number;
+  readonly fields: Record<string, unknown>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Check an object's shape: `model` is the one requested, `pk` a positive integer, `fields` an
+ * object. Anything else is an error naming the remote, the model and the object's position.
+ */
+export function checkFixtureObject(raw: unknown, manifest: AppManifest, model: ModelDef, remote: string, position: number): FixtureObject {
+  const where = `${remote}: ${model.name} fixture, object #${position}`;
+  if (!isObject(raw)) throw new ModelInstallError(`${where} is not a JSON object`, { meta: { remote, model: model.name } });
+  const expected = `${manifest.label}.${model.name.toLowerCase()}`;
+  if (typeof raw.model !== 'string' || raw.model.toLowerCase() !== expected) {
+    throw new ModelInstallError(`${where}: "model" is ${JSON.stringify(raw.model)}, expected "${expected}"`, { meta: { remote, model: model.name } });
+  }
+  const pk = typeof raw.pk === 'string' && /^\d+$/.test(raw.pk) ? Number(raw.pk) : raw.pk;
+  if (typeof pk !== 'number' || !Number.isSafeInteger(pk) || pk < 1 || pk > 2_147_483_647) {
+    throw new ModelInstallError(`${where}: pk ${JSON.stringify(raw.pk)} is not a positive integer`, { meta: { remote, model: model.name } });
+  }
+  if (!isObject(raw.fields)) throw new ModelInstallError(`${where} (pk=${pk}): "fields" is not an object`, { meta: { remote, model: model.name, pk } });
+  return { pk, fields: raw.fields };
+}

@@ -1,0 +1,37 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import type { ModelDef } from '../manifest/types.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+
+/** How many rows of `columns` columns fit in one statement of this dialect (and at most 1000). */
+export function batchSize(dialect: DialectAdapter, columns: number): number {
+  return Math.max(1, Math.min(1000, Math.floor(dialect.maxBindParameters / Math.max(1, columns))));
+}
+
+/**
+ * Insert rows into a root table and return their generated ids in row order. With
+ * RETURNING where the dialect has it; otherwise (MySQL) by reading the ids back through the
+ * unique origin index when the rows are tagged, or from LAST_INSERT_ID for one row.
+ */
+export async function insertReturningIds(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, rows: Record<string, unknown>[]): Promise<number[]> {
+  if (rows.length === 0) return [];
+  if (dialect.supportsReturning) {
+    const returned = await trx(model.table).insert(rows).returning([model.pk, ORIGINAL_ID]);
+    if (rows.length === 1) return [Number(returned[0][model.pk])];
+    // Map back by origin tag rather than trusting the order of RETURNING.
+    const byOriginal = new Map<number, number>(returned.map((r: Record<string, unknown>) => [Number(r[ORIGINAL_ID]), Number(r[model.pk])]));
+    return rows.map((row) => byOriginal.get(Number(row[ORIGINAL_ID]))!);
+  }
+  if (rows.length === 1) {
+    const [id] = await trx(model.table).insert(rows);
+    return [Number(id)];
+  }
+  await trx(model.table).insert(rows);
+  const remoteId = rows[0][ORIGINAL_DB] as number;
+  const found = await trx(model.table)
+    .select(`${model.pk} as id`, `${ORIGINAL_ID} as original`)
+    .where(ORIGINAL_DB, remoteId)
+    .whereIn(ORIGINAL_ID, rows.map((r) => r[ORIGINAL_ID] as number));
+  const byOriginal = new Map<number, number>(found.map((r) => [Number(r.original), Number(r.id)]));
+  return rows.map((row) => byOriginal.get(Number(row[ORIGINAL_ID]))!);
+}

@@ -1,0 +1,56 @@
+import type { M2mDef, ModelDef } from '../manifest/types.js';
+import type { LinkContext } from './rewire.js';
+
+/** The remote's link list of one object's auto m2m field. */
+export interface PendingM2m {
+  model: ModelDef;
+  m2m: M2mDef;
+  ownerPk: number;
+  targets: number[];
+}
+
+const IN_BATCH = 1000;
+
+/**
+ * Make each object's auto m2m links equal to the remote's list: insert the missing, delete
+ * the extra, keep the rest (a kept link keeps its row). Only objects the remote sent are touched.
+ */
+export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Promise<void> {
+  const groups = new Map<string, PendingM2m[]>();
+  for (const p of ctx.pending) {
+    const key = `${p.model.name}.${p.m2m.name}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(p);
+  }
+  for (const items of groups.values()) {
+    const { model, m2m } = items[0];
+    if (m2m.kind !== 'auto') continue;
+    const owners = await ctx.idMaps.of(model);
+    const targets = await ctx.idMaps.of(ctx.manifest.models.get(m2m.to)!);
+    for (let i = 0; i < items.length; i += IN_BATCH) {
+      const slice = items.slice(i, i + IN_BATCH);
+      const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
+      const existing = new Map<number, Set<number>>(ownerIds.map((id) => [id, new Set()]));
+      const rows = await ctx.trx(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, ownerIds);
+      for (const row of rows) existing.get(Number(row.s))!.add(Number(row.t));
+      const inserts: Record<string, number>[] = [];
+      const deletes: Array<[number, number]> = [];
+      slice.forEach((p, k) => {
+        const ownerId = ownerIds[k];
+        const wanted = new Set<number>();
+        for (const targetPk of p.targets) {
+          const targetId = targets.get(targetPk);
+          if (targetId === undefined) ctx.unresolved(model, m2m.name, p.ownerPk, m2m.to, targetPk, true);
+          else wanted.add(targetId);
+        }
+        const have = existing.get(ownerId)!;
+        let changed = false;
+        for (const t of wanted) if (!have.has(t)) { inserts.push({ [m2m.source]: ownerId, [m2m.target]: t }); changed = true; }
+        for (const t of have) if (!wanted.has(t)) { deletes.push([ownerId, t]); changed = true; }
+        if (changed) ctx.touched(model, ownerId);
+      });
+      for (let j = 0; j < inserts.length; j += IN_BATCH) await ctx.trx(m2m.table).insert(inserts.slice(j, j + IN_BATCH));
+      for (const [s, t] of deletes) await ctx.trx(m2m.table).where({ [m2m.source]: s, [m2m.target]: t }).del();
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import type { AppManifest, FkDef, ModelDef } from '../manifest/types.js';
+import type { IdMaps } from './id-map.js';
+
+/** A foreign key whose target was not installed when its row was written. */
+export interface PendingFk {
+  model: ModelDef;
+  fk: FkDef;
+  ownerPk: number;
+  targetPk: number;
+  /** The stored local value of an existing row; undefined for a row this run inserted. */
+  current: number | null | undefined;
+}
+
+/** Shared by rewire and m2m: how to report a change and an unresolvable reference. */
+export interface LinkContext {
+  trx: Knex.Transaction;
+  dialect: DialectAdapter;
+  manifest: AppManifest;
+  idMaps: IdMaps;
+  /** A row changed through its links: count it as updated and bump its root's last_modified. */
+  touched: (model: ModelDef, localId: number) => void;
+  /** A target the remote did not send: throws, or returns 'skip' to leave the link out. */
+  unresolved: (model: ModelDef, field: string, ownerPk: number, to: string, targetPk: number, isNullable: boolean) => 'skip';
+}
+
+/** Pairs per UPDATE ... CASE statement (3 bind parameters a pair). */
+const REWIRE_BATCH = 500;
+
+/**
+ * Point every deferred FK at its target's local id, in bulk: one
+ * `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)` per batch and column.
+ */
+export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promise<void> {
+  const groups = new Map<string, PendingFk[]>();
+  for (const p of ctx.pending) {
+    const key = `${p.model.name}.${p.fk.name}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(p);
+  }
+  for (const items of groups.values()) {
+    const { model, fk } = items[0];
+    const owners = await ctx.idMaps.of(model);
+    const targets = await ctx.idMaps.of(ctx.manifest.models.get(fk.to)!);
+    const pairs: Array<[number, number | null]> = [];
+    for (const p of items) {
+      const ownerId = owners.get(p.ownerPk)!;
+      let targetId: number | null | undefined = targets.get(p.targetPk);
+      if (targetId === undefined) {
+        ctx.unresolved(model, fk.name, p.ownerPk, fk.to, p.targetPk, fk.isNullable);
+        if (p.current !== undefined) continue;
+        targetId = null;
+      }
+      if (p.current !== undefined && p.current !== null && Number(p.current) === targetId) continue;
+      pairs.push([ownerId, targetId]);
+      ctx.touched(model, ownerId);
+    }
+    await updateByCase(ctx.trx, ctx.dialect, model.table, model.pk, fk.column, pairs);
+  }
+}
+
+/** `UPDATE table SET column = CASE pk WHEN id THEN value ... END WHERE pk IN (...)`, batched. */
+export async function updateByCase(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, column: string, pairs: Array<[number, number | null]>): Promise<void> {
+  for (let i = 0; i < pairs.length; i += REWIRE_BATCH) {
+    const slice = pairs.slice(i, i + REWIRE_BATCH);
+    const cases = slice.map(() => `WHEN ? THEN CAST(? AS ${dialect.integerCastType})`).join(' ');
+    const bindings: Knex.RawBinding[] = [table, column, pk];
+    for (const [id, value] of slice) bindings.push(id, value);
+    bindings.push(pk, ...slice.map(([id]) => id));
+    await trx.raw(`UPDATE ?? SET ?? = CASE ?? ${cases} END WHERE ?? IN (${slice.map(() => '?').join(',')})`, bindings);
+  }
+}

@@ -1,0 +1,61 @@
+/** The column types a manifest may declare. */
+export const FIELD_TYPES = ['string', 'text', 'integer', 'float', 'decimal', 'boolean', 'date', 'datetime', 'json', 'binary'] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+/** A plain column of a model (not its pk, not an FK). */
+export interface FieldDef {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly isNullable: boolean;
+  readonly default?: unknown;
+  /** string: VARCHAR length. */
+  readonly maxLength?: number;
+  /** decimal: precision and scale. */
+  readonly maxDigits?: number;
+  readonly decimalPlaces?: number;
+}
+
+/** A foreign key; the column is `<name>_id`, the fixture key `<name>`. */
+export interface FkDef {
+  readonly name: string;
+  readonly column: string;
+  readonly to: string;
+  readonly isNullable: boolean;
+}
+
+/** A many-to-many field: an auto link table, or links that travel as rows of a through model. */
+export type M2mDef =
+  | { readonly kind: 'auto'; readonly name: string; readonly to: string; readonly table: string; readonly source: string; readonly target: string }
+  | { readonly kind: 'through'; readonly name: string; readonly to: string; readonly through: string };
+
+/** One model of an app, resolved and frozen. */
+export interface ModelDef {
+  readonly name: string;
+  readonly table: string;
+  readonly pk: string;
+  readonly parent?: string;
+  /** The MTI root: the model whose table holds the origin tags (itself when it has no parent). */
+  readonly root: string;
+  /** Parent chain from the root down to this model, inclusive. */
+  readonly chain: readonly string[];
+  readonly fields: readonly FieldDef[];
+  readonly fks: readonly FkDef[];
+  readonly m2m: readonly M2mDef[];
+  readonly dependencies: readonly string[];
+  readonly isPrivate: boolean;
+  readonly lastModified?: string;
+  /** Position in the manifest, used to keep orders stable. */
+  readonly index: number;
+}
+
+/** A validated, frozen app manifest. */
+export interface AppManifest {
+  readonly app: string;
+  /** The Django app label used in fixtures' `model` keys (`hcore.station`). */
+  readonly label: string;
+  readonly source: string;
+  readonly models: ReadonlyMap<string, ModelDef>;
+}
+
+/** Name pattern for models, fields, tables and columns. */
+export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]*$/;

@@ -1,0 +1,48 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+
+/** The registry of remotes (Enhydris' `dbsync_database`). */
+export const REGISTRY_TABLE = 'remotesyncdb_database';
+/** Per remote, app and model: the remote's clock at the last successful fetch. */
+export const WATERMARK_TABLE = 'remotesyncdb_watermark';
+/** One row per sync run: the history. */
+export const RUN_TABLE = 'remotesyncdb_run';
+
+/** Create whatever is missing of the bookkeeping tables. */
+export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: DialectAdapter): Promise<void> {
+  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) {
+    await knex.schema.createTable(REGISTRY_TABLE, (t) => {
+      dialect.tableOptions(t);
+      t.increments('id');
+      t.string('name', 128).notNullable().unique();
+      t.string('ip_address', 64).nullable();
+      t.string('hostname', 255).notNullable().unique();
+      t.text('descr').nullable();
+      t.string('last_sync', 32).nullable();
+    });
+  }
+  if (!(await knex.schema.hasTable(WATERMARK_TABLE))) {
+    await knex.schema.createTable(WATERMARK_TABLE, (t) => {
+      dialect.tableOptions(t);
+      t.integer('database_id').unsigned().notNullable().references('id').inTable(REGISTRY_TABLE);
+      t.string('app', 64).notNullable();
+      t.string('model', 64).notNullable();
+      t.string('server_time', 32).notNullable();
+      t.primary(['database_id', 'app', 'model']);
+    });
+  }
+  if (!(await knex.schema.hasTable(RUN_TABLE))) {
+    await knex.schema.createTable(RUN_TABLE, (t) => {
+      dialect.tableOptions(t);
+      t.increments('id');
+      t.string('started', 32).notNullable();
+      t.string('finished', 32).nullable();
+      t.string('remote', 255).notNullable();
+      t.string('app', 64).notNullable();
+      t.string('status', 16).notNullable();
+      t.integer('objects').nullable();
+      t.text('counts').nullable();
+      t.text('error').nullable();
+    });
+  }
+}
