@@ -32,9 +32,12 @@ export interface DialectAdapter {
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */
   resetSequence(trx: Knex.Transaction, table: string, pk: string): Promise<void>;
-  /** Take the one-sync-at-a-time lock, waiting up to `waitMs`; false if it is held elsewhere. */
+  /**
+   * Take the one-sync-at-a-time lock on the transaction's connection, waiting up to `waitMs`;
+   * false if it is held elsewhere. It dies with the session, so a killed run never blocks the next.
+   */
   tryLock(conn: Knex | Knex.Transaction, key: string, waitMs: number): Promise<boolean>;
-  /** Release the lock taken by `tryLock`. */
+  /** Release the lock taken by `tryLock`, on the same connection, before commit or rollback. */
   unlock(conn: Knex | Knex.Transaction, key: string): Promise<void>;
 }
 

@@ -1,4 +1,7 @@
-import { knex as createKnex, type Knex } from 'knex';
+import knexPackage, { type Knex } from 'knex';
+
+// knex is CommonJS: its factory is the module itself.
+const createKnex = knexPackage as unknown as (config: Knex.Config) => Knex;
 import { ConfigError } from '../errors.js';
 import type { DialectAdapter, DialectName } from './dialect.js';
 import { mysqlAdapter } from './mysql-adapter.js';

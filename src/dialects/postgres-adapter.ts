@@ -56,16 +56,15 @@ export const postgresAdapter: DialectAdapter = {
   async resetSequence(trx, table, pk) {
     await trx.raw(`SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX(??) FROM ??), 0) + 1, false)`, [table, pk, pk, table]);
   },
+  // A transaction-level advisory lock: released by commit, rollback, or the session dying.
   async tryLock(conn, key, waitMs) {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const { rows } = await conn.raw('SELECT pg_try_advisory_lock(?) AS ok', [lockKey(key)]);
+      const { rows } = await conn.raw('SELECT pg_try_advisory_xact_lock(?) AS ok', [lockKey(key)]);
       if (rows[0].ok) return true;
       if (Date.now() >= deadline) return false;
       await new Promise((r) => setTimeout(r, 200));
     }
   },
-  async unlock(conn, key) {
-    await conn.raw('SELECT pg_advisory_unlock(?)', [lockKey(key)]);
-  },
+  async unlock() {},
 };

@@ -1,0 +1,21 @@
+import { openDatabase } from '../dialects/index.js';
+import { loadManifest } from '../manifest/load-manifest.js';
+import { ensureAppTables } from '../schema/app-tables.js';
+import { ensureBookkeeping } from '../schema/bookkeeping.js';
+
+/** Options of `remotesyncdb init`. */
+export interface InitOptions { app: string; db?: string }
+/** What `init` created or changed. */
+export interface InitResult { created: string[]; tagged: string[] }
+
+/** Create an app's tables and the bookkeeping tables, or add origin tags to existing ones. */
+export async function init(options: InitOptions): Promise<InitResult> {
+  const manifest = loadManifest(options.app);
+  const db = openDatabase(options.db);
+  try {
+    await ensureBookkeeping(db.knex, db.dialect);
+    return await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+  } finally {
+    await db.knex.destroy();
+  }
+}

@@ -1,0 +1,75 @@
+import { openDatabase } from '../dialects/index.js';
+import { ConfigError } from '../errors.js';
+import { parseRemote } from '../fixtures/remote-endpoint.js';
+import { loadManifest } from '../manifest/load-manifest.js';
+import { dependencyOrder } from '../manifest/order.js';
+import { ORIGINAL_DB } from '../schema/app-tables.js';
+import { ensureBookkeeping, REGISTRY_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { listRemotes, registerRemote, type RemoteRow } from '../sync/registry.js';
+
+/** Options of `remotesyncdb remote add`. */
+export interface AddRemoteOptions { db?: string; name: string; remote: string; port?: number; descr?: string }
+
+/** Register a remote with a name and description before its first sync. */
+export async function addRemote(options: AddRemoteOptions): Promise<RemoteRow> {
+  const endpoint = parseRemote(options.remote, options.port);
+  const db = openDatabase(options.db);
+  try {
+    await ensureBookkeeping(db.knex, db.dialect);
+    return await registerRemote(db.knex, { hostname: endpoint.hostname, name: options.name, descr: options.descr, ipAddress: endpoint.host });
+  } finally {
+    await db.knex.destroy();
+  }
+}
+
+/** The registered remotes. */
+export async function getRemotes(options: { db?: string }): Promise<RemoteRow[]> {
+  const db = openDatabase(options.db);
+  try {
+    return await listRemotes(db.knex);
+  } finally {
+    await db.knex.destroy();
+  }
+}
+
+/** Options of `remotesyncdb remote remove`. */
+export interface RemoveRemoteOptions { db?: string; app: string; name: string; purge?: boolean }
+
+/**
+ * Unregister a remote (by name or hostname). Refuses while rows of the app are tagged with it,
+ * unless `purge`, which deletes those rows (dependents first) in the same transaction.
+ */
+export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remote: RemoteRow; purged: number }> {
+  const manifest = loadManifest(options.app);
+  const db = openDatabase(options.db);
+  try {
+    return await db.knex.transaction(async (trx) => {
+      const remote = (await trx(REGISTRY_TABLE).where({ name: options.name }).orWhere({ hostname: options.name }).first()) as RemoteRow | undefined;
+      if (!remote) throw new ConfigError(`remote remove: no remote named "${options.name}" is registered`);
+      const order = dependencyOrder(manifest).reverse();
+      const roots = order.filter((m) => m.parent === undefined);
+      let tagged = 0;
+      for (const root of roots) {
+        if (await trx.schema.hasTable(root.table)) tagged += Number((await trx(root.table).where(ORIGINAL_DB, remote.id).count({ n: '*' }))[0].n);
+      }
+      if (tagged > 0 && !options.purge) {
+        throw new ConfigError(`remote remove: ${tagged} row(s) of app ${manifest.app} come from ${remote.name} (${remote.hostname}); add --purge to delete them with it`);
+      }
+      for (const model of order) {
+        const root = manifest.models.get(model.root)!;
+        const ids = trx(root.table).select(root.pk).where(ORIGINAL_DB, remote.id);
+        for (const m2m of model.m2m) if (m2m.kind === 'auto') await trx(m2m.table).whereIn(m2m.source, ids.clone()).del();
+        for (const other of manifest.models.values()) {
+          for (const m2m of other.m2m) if (m2m.kind === 'auto' && m2m.to === model.name) await trx(m2m.table).whereIn(m2m.target, ids.clone()).del();
+        }
+        if (model.parent) await trx(model.table).whereIn(model.pk, ids.clone()).del();
+        else await trx(model.table).where(ORIGINAL_DB, remote.id).del();
+      }
+      await trx(WATERMARK_TABLE).where('database_id', remote.id).del();
+      await trx(REGISTRY_TABLE).where('id', remote.id).del();
+      return { remote, purged: tagged };
+    });
+  } finally {
+    await db.knex.destroy();
+  }
+}

@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import yargs, { type Argv } from 'yargs';
+import { demo } from '../admin/demo.js';
+import { dumpdata } from '../admin/dumpdata.js';
+import { init } from '../admin/init.js';
+import { loaddata } from '../admin/loaddata.js';
+import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
+import { DEFAULT_DB } from '../dialects/index.js';
+import { ConfigError } from '../errors.js';
+import { PACKAGE_DIR } from '../manifest/load-manifest.js';
+import { serve } from '../server/serve.js';
+import { sync } from '../sync/sync.js';
+import { exitCodeOf, EXIT } from './exit-codes.js';
+import { Renderer } from './render.js';
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  /** Resolves when `serve` should stop (SIGINT/SIGTERM in the real process). */
+  stopSignal?: Promise<void>;
+}
+
+const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string }).version;
+
+const list = (values: unknown): string[] => ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+
+/**
+ * Run the CLI with `argv` (without node and the script) and return the exit code.
+ * Never calls process.exit: the bin does, with what this returns.
+ */
+export async function main(argv: readonly string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  let code: number = EXIT.ok;
+  let renderer = new Renderer({ stdout: io.stdout, stderr: io.stderr, verbosity: 1, isSilent: false, isJson: false, hasTimestamps: false });
+  const rendererFor = (args: Record<string, unknown>) => {
+    renderer = new Renderer({
+      stdout: io.stdout, stderr: io.stderr,
+      verbosity: Number(args.verbosity ?? 1), isSilent: Boolean(args.silent), isJson: Boolean(args.json),
+      hasTimestamps: !(io.stdout as NodeJS.WriteStream).isTTY,
+    });
+    return renderer;
+  };
+  const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || DEFAULT_DB;
+  const run = (handler: (args: Record<string, unknown>) => Promise<number | void>) => async (args: Record<string, unknown>) => {
+    const r = rendererFor(args);
+    try {
+      code = (await handler(args)) ?? EXIT.ok;
+    } catch (error) {
+      r.failure(error, args.remote as string | undefined);
+      r.error(error);
+      code = exitCodeOf(error);
+    }
+  };
+  const common = (y: Argv) =>
+    y
+      .option('app', { alias: 'a', type: 'string', default: 'hcore', describe: 'App: a bundled name (hcore) or a manifest .json path' })
+      .option('db', { type: 'string', describe: `Local database: postgres://user@host:port/db, mysql://user@host:port/db, sqlite:PATH or a file path [env DATABASE_URL] [default: ${DEFAULT_DB}]` })
+      .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' });
+
+  const parser = yargs()
+    .scriptName('remotesyncdb')
+    .usage('$0 [sync] -r HOST [options]: replicate a remote instance into the local database')
+    .command(['sync', '$0'], 'Replicate a remote instance into the local database (the default command)', (y) =>
+      common(y)
+        .option('remote', { alias: 'r', type: 'string', describe: 'Remote: host, host:port, https://host, or a registered name' })
+        .option('port', { alias: 'p', type: 'number', describe: 'Remote port [default: 80, or 443 with https://]' })
+        .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'Models not to sync (repeatable or comma-separated)' })
+        .option('fetch-only', { alias: 'f', type: 'boolean', describe: 'Fetch the fixtures into the work dir and stop (install later with --resume)' })
+        .option('resume', { alias: 'R', type: 'boolean', describe: 'Install the fixtures staged by --fetch-only without contacting the remote' })
+        .option('work-dir', { alias: 'w', type: 'string', describe: 'Where fixtures are staged [default: $XDG_STATE_HOME/remotesyncdb or ~/.local/state/remotesyncdb]' })
+        .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
+        .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout and nothing else there' })
+        .option('dry-run', { type: 'boolean', describe: 'Plan and count what would change; commit nothing' })
+        .example('$0 -a hcore -r itia.hydroscope.gr -e UserProfile --silent', 'the nightly cron job')
+        .example('$0 -r localhost -p 8000 --db postgres://postgres@127.0.0.1:5432/enhydris', 'into PostgreSQL')
+        .check((args) => {
+          if (!args.remote) throw new Error('Missing required argument: remote (-r HOST)');
+          return true;
+        }),
+      run(async (args) => {
+        const result = await sync({
+          app: args.app as string, remote: args.remote as string, port: args.port as number | undefined,
+          exclude: list(args.exclude), workDir: args['work-dir'] as string | undefined, db: dbOf(args),
+          fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']),
+          token: io.env.REMOTESYNCDB_TOKEN || undefined, emit: renderer.event,
+        });
+        renderer.summary(result);
+      }))
+    .command('serve', 'Serve a database as a remote instance over HTTP (read-only)', (y) =>
+      common(y)
+        .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 opens it to other machines)' })
+        .option('port', { alias: 'p', type: 'number', default: 8000, describe: 'Port to listen on (0 picks a free one)' })
+        .option('instance', { type: 'string', describe: 'The instance name shown in GET /api/ [default: this host name]' }),
+      run(async (args) => {
+        const tokens = list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']);
+        const server = await serve({ app: args.app as string, db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, onError: (e) => renderer.error(e) });
+        renderer.info(`Serving ${args.app} from ${dbOf(args).replace(/:[^:@/]*@/, ':***@')} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
+        await (io.stopSignal ?? new Promise<void>(() => {}));
+        await server.close();
+      }))
+    .command('init', "Create an app's tables and the bookkeeping tables, or add origin tags to existing tables", common, run(async (args) => {
+      const r = await init({ app: args.app as string, db: dbOf(args) });
+      renderer.info(`Created ${r.created.length} table(s)${r.tagged.length ? `, added origin tags to ${r.tagged.join(', ')}` : ''}.`, 0);
+    }))
+    .command('loaddata <files..>', "Load fixtures keeping their pks, as this database's own (untagged) data", common, run(async (args) => {
+      const n = await loaddata({ app: args.app as string, db: dbOf(args), files: args.files as string[] });
+      renderer.info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
+    }))
+    .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', (y) =>
+      common(y).option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' }), run(async (args) => {
+      await dumpdata({ app: args.app as string, db: dbOf(args), models: list(args.models), out: io.stdout });
+    }))
+    .command('remote', 'Manage the registry of remotes', (y) =>
+      y
+        .command('add <name> <host>', 'Register a remote with a name before its first sync', (z) =>
+          common(z).option('port', { alias: 'p', type: 'number', describe: 'Remote port [default: 80]' }).option('descr', { type: 'string', describe: 'Description' }),
+          run(async (args) => {
+            const row = await addRemote({ db: dbOf(args), name: String(args.name), remote: String(args.host), port: args.port as number | undefined, descr: args.descr as string | undefined });
+            renderer.info(`Registered remote ${row.name} (${row.hostname}).`, 0);
+          }))
+        .command('list', 'List registered remotes', common, run(async (args) => {
+          const rows = await getRemotes({ db: dbOf(args) });
+          if (rows.length === 0) renderer.info('No remotes registered.', 0);
+          for (const row of rows) renderer.info(`${row.name}\t${row.hostname}\tlast sync: ${row.last_sync ?? 'never'}${row.descr ? `\t${row.descr}` : ''}`, 0);
+        }))
+        .command('remove <name>', 'Unregister a remote (refuses while rows come from it, unless --purge)', (z) =>
+          common(z).option('purge', { type: 'boolean', describe: "Also delete the app's rows that came from it" }),
+          run(async (args) => {
+            const r = await removeRemote({ db: dbOf(args), app: args.app as string, name: String(args.name), purge: Boolean(args.purge) });
+            renderer.info(`Removed remote ${r.remote.name}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
+          }))
+        .demandCommand(1, 'remote: say add, list or remove'))
+    .command('demo', 'Serve the bundled hcore sample from a temporary database and sync it into --db', (y) =>
+      common(y).option('port', { alias: 'p', type: 'number', default: 8763, describe: 'Port of the temporary instance' }),
+      run(async (args) => {
+        const result = await demo({ db: dbOf(args), port: args.port as number, emit: renderer.event });
+        renderer.summary(result);
+        renderer.info(`The replicated data is in ${dbOf(args)}.`, 0);
+      }))
+    .strict()
+    .version(VERSION)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(Math.min(110, (io.stdout as NodeJS.WriteStream).columns ?? 100))
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new ConfigError(message);
+    });
+  try {
+    const output = await new Promise<string>((resolve, reject) => {
+      parser.parseAsync(argv as string[], {}, (err: Error | undefined, _argv: unknown, out: string) => (err ? reject(err) : resolve(out))).catch(reject);
+    });
+    if (output) io.stdout.write(`${output}\n`);
+  } catch (error) {
+    const usage = error instanceof ConfigError ? error : new ConfigError(error instanceof Error ? error.message : String(error));
+    renderer.error(usage);
+    io.stderr.write('Run "remotesyncdb --help" for usage.\n');
+    return EXIT.usage;
+  }
+  return code;
+}

@@ -1,0 +1,100 @@
+import type { Writable } from 'node:stream';
+import { maskSecrets, RemoteSyncError } from '../errors.js';
+import type { ModelCounts } from '../install/install.js';
+import type { SyncEvent, SyncResult } from '../sync/events.js';
+
+/** How the CLI talks: the only place that prints. */
+export interface RenderOptions {
+  stdout: Writable;
+  stderr: Writable;
+  /** 0 summary only, 1 progress (default), 2 debug. */
+  verbosity: number;
+  /** `-S`: nothing on stdout; errors still on stderr. */
+  isSilent: boolean;
+  /** `--json`: one JSON document on stdout and nothing else there. */
+  isJson: boolean;
+  /** Timestamped lines when stdout is not a terminal (cron, logs). */
+  hasTimestamps: boolean;
+}
+
+const kb = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / (1 << 20)).toFixed(1)} MB`);
+
+/** Renders sync events and results as lines, or as one JSON document with `--json`. */
+export class Renderer {
+  constructor(private readonly options: RenderOptions) {}
+
+  private line(stream: Writable, text: string): void {
+    const stamp = this.options.hasTimestamps ? `[${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}] ` : '';
+    stream.write(`${stamp}${text}\n`);
+  }
+
+  /** Progress output: stdout at -v 1 and above, never under -S or --json. */
+  info(text: string, level = 1): void {
+    if (this.options.isSilent || this.options.isJson || this.options.verbosity < level) return;
+    this.line(this.options.stdout, text);
+  }
+
+  /** Warnings: stderr at -v 1 and above, never under -S. */
+  warn(text: string): void {
+    if (this.options.isSilent || this.options.verbosity < 1) return;
+    this.line(this.options.stderr, `warning: ${maskSecrets(text)}`);
+  }
+
+  /** Errors always reach stderr, masked. */
+  error(error: unknown): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.line(this.options.stderr, `remotesyncdb: error: ${maskSecrets(message)}`);
+    if (this.options.verbosity >= 2 && error instanceof Error && error.stack) this.options.stderr.write(`${maskSecrets(error.stack)}\n`);
+    const cause = error instanceof Error ? (error.cause as Error | undefined) : undefined;
+    if (cause && this.options.verbosity >= 1 && error instanceof RemoteSyncError && cause.message && !message.includes(cause.message)) {
+      this.line(this.options.stderr, `  cause: ${maskSecrets(cause.message)}`);
+    }
+  }
+
+  /** One sync event. */
+  event = (event: SyncEvent | { type: 'demo'; message: string }): void => {
+    switch (event.type) {
+      case 'phase': return this.info(event.message);
+      case 'demo': return this.info(event.message);
+      case 'remote-up': return this.info(`Remote host is up: ${event.remote} serves ${event.app}${event.instance ? ` (instance ${event.instance})` : ''}`);
+      case 'remote-registered': return this.info(`Registered new remote ${event.remote}`);
+      case 'plan': return this.info(`Plan: ${event.models.join(', ')}`, 2);
+      case 'model-fetched': return this.info(`  fetched ${event.model}: ${event.objects} objects, ${kb(event.bytes)}`);
+      case 'model-installing': return this.info(`  installing ${event.model}`, 2);
+      case 'model-installed': return this.info(`  ${event.model}: ${describe(event.counts)}`, 2);
+      case 'rewiring': return this.info(`Rewiring ${event.links} deferred links`, 2);
+      case 'warning': return this.warn(event.message);
+      case 'rolled-back': return this.info('Rolling back: the database is left as it was', 0);
+    }
+  };
+
+  /** The closing report of a sync. */
+  summary(result: SyncResult): void {
+    if (this.options.isJson) {
+      if (!this.options.isSilent) this.options.stdout.write(`${JSON.stringify(result)}\n`);
+      return;
+    }
+    if (result.status === 'fetched') {
+      this.info(`Fetched ${result.objects} objects in ${result.fixtures} fixtures into ${result.workDir}; install them with --resume.`, 0);
+      return;
+    }
+    const width = Math.max(5, ...result.models.map((m) => m.model.length));
+    this.info(`${'model'.padEnd(width)}  inserted  updated  unchanged  skipped`, 1);
+    for (const m of result.models) {
+      this.info(`${m.model.padEnd(width)}  ${String(m.inserted).padStart(8)}  ${String(m.updated).padStart(7)}  ${String(m.unchanged).padStart(9)}  ${String(m.skipped).padStart(7)}`, 1);
+    }
+    if (result.status === 'dry-run') this.info(`Dry run: ${result.objects} objects from ${result.fixtures} fixtures would be installed; nothing was written.`, 0);
+    else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);
+  }
+
+  /** `--json` on failure: still exactly one document. */
+  failure(error: unknown, remote?: string): void {
+    if (!this.options.isJson || this.options.isSilent) return;
+    const e = error instanceof RemoteSyncError ? error : undefined;
+    this.options.stdout.write(`${JSON.stringify({ remote, status: 'failed', error: { code: e?.code ?? 'E_INTERNAL', message: maskSecrets(error instanceof Error ? error.message : String(error)), ...(e ? { meta: e.meta } : {}) } })}\n`);
+  }
+}
+
+function describe(c: ModelCounts): string {
+  return `${c.objects} objects: ${c.inserted} inserted, ${c.updated} updated, ${c.unchanged} unchanged${c.skipped ? `, ${c.skipped} skipped` : ''}`;
+}

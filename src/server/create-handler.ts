@@ -1,0 +1,89 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
+import type { Database } from '../dialects/index.js';
+import { getModel } from '../manifest/load-manifest.js';
+import type { AppManifest } from '../manifest/types.js';
+import { normalizeDatetime, ValueError } from '../values/values.js';
+import { serializeModel, type ModifiedAfter } from './serialize.js';
+
+/** What a handler serves. */
+export interface HandlerOptions {
+  db: Database;
+  manifest: AppManifest;
+  /** `instance` in `GET /api/` (informational). */
+  instance: string;
+  /** When non-empty, every request needs `Authorization: Bearer <one of these>`. */
+  tokens?: readonly string[];
+  /** Called on a failure while streaming (headers already sent). */
+  onError?: (error: unknown) => void;
+}
+
+/** The instance's clock in whole seconds, UTC: `X-Server-Time`. */
+export function serverTime(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Compare a presented token with every accepted one in constant time. */
+function isAuthorized(header: string | undefined, tokens: readonly string[]): boolean {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  const presented = digest(match ? match[1] : '');
+  let ok = false;
+  for (const token of tokens) ok = timingSafeEqual(presented, digest(token)) || ok;
+  return ok && match !== null;
+}
+
+/**
+ * The instance API of DESIGN §5 as a plain request handler (no listen), read-only:
+ * `GET /api/`, `GET /api/<Model>/`, `GET /api/<Model>/modified_after/<ISO>/`.
+ */
+export function createHandler(options: HandlerOptions): http.RequestListener {
+  const { db, manifest } = options;
+  const served = [...manifest.models.values()].filter((m) => !m.isPrivate);
+  const send = (res: http.ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-server-time': serverTime(), ...extra });
+    res.end(JSON.stringify(body));
+  };
+  return (req, res) => {
+    void (async () => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: only GET' }, { allow: 'GET' });
+      if (options.tokens && options.tokens.length > 0 && !isAuthorized(req.headers.authorization, options.tokens)) {
+        return send(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
+      }
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/api/' || path === '/api') {
+        return send(res, 200, { app: manifest.app, instance: options.instance, models: served.map((m) => m.name), server_time: serverTime() });
+      }
+      const m = /^\/api\/([^/]+)\/(?:modified_after\/([^/]+)\/?)?$/.exec(path);
+      const model = m ? getModel(manifest, decodeURIComponent(m[1])) : undefined;
+      if (!m || !model || model.isPrivate) return send(res, 404, { error: m ? `no model ${JSON.stringify(decodeURIComponent(m[1]))} is served by this instance` : 'not found' });
+      let filter: ModifiedAfter | undefined;
+      if (m[2] !== undefined) {
+        if (!manifest.models.get(model.root)!.lastModified) return send(res, 400, { error: `${model.name} has no lastModified column: fetch it in full` });
+        try {
+          filter = { after: normalizeDatetime(decodeURIComponent(m[2])) };
+        } catch (error) {
+          if (error instanceof ValueError) return send(res, 400, { error: `modified_after: ${error.message}` });
+          throw error;
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-server-time': serverTime() });
+      if (req.method === 'HEAD') return res.end();
+      let closed = false;
+      res.once('close', () => { closed = true; });
+      let first = true;
+      res.write('[');
+      for await (const object of serializeModel(db.knex, db.dialect, manifest, model, filter)) {
+        if (closed) return;
+        if (!res.write(`${first ? '' : ',\n'}${JSON.stringify(object)}`)) await new Promise((r) => res.once('drain', r));
+        first = false;
+      }
+      res.end(']\n');
+    })().catch((error) => {
+      options.onError?.(error);
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      else res.destroy(error as Error);
+    });
+  };
+}

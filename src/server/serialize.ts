@@ -1,0 +1,59 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { toFixtureValue } from '../values/values.js';
+
+/** Rows per keyset page: bounds the memory of a served model whatever its size. */
+export const PAGE_ROWS = 2000;
+
+/** Filter for `modified_after`: rows whose root's lastModified column is later than `after`. */
+export interface ModifiedAfter { after: string }
+
+/**
+ * A model's fixture objects in pk order, one keyset page at a time (`WHERE pk > last ORDER
+ * BY pk LIMIT n`), exactly as Django's serializer writes them: an MTI child carries only its
+ * own fields, FKs are the target's pk, auto m2m fields are lists of pks, through m2m absent.
+ */
+export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter): AsyncGenerator<object> {
+  const key = `${manifest.label}.${model.name.toLowerCase()}`;
+  const root = manifest.models.get(model.root)!;
+  const isRoot = model.parent === undefined;
+  const autoM2m = model.m2m.filter((m) => m.kind === 'auto');
+  let last = 0;
+  for (;;) {
+    let query = knex(model.table).select(`${model.table}.*`).where(`${model.table}.${model.pk}`, '>', last).orderBy(`${model.table}.${model.pk}`).limit(PAGE_ROWS);
+    if (filter) {
+      if (isRoot) query = query.where(`${model.table}.${root.lastModified!}`, '>', filter.after);
+      else query = query.join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`).where(`${root.table}.${root.lastModified!}`, '>', filter.after);
+    }
+    const rows = await query;
+    if (rows.length === 0) return;
+    const links = new Map<string, Map<number, number[]>>();
+    for (const m2m of autoM2m) {
+      if (m2m.kind !== 'auto') continue;
+      const byOwner = new Map<number, number[]>();
+      const linkRows = await knex(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, rows.map((r) => r[model.pk])).orderBy([m2m.source, m2m.target]);
+      for (const link of linkRows) {
+        const s = Number(link.s);
+        if (!byOwner.has(s)) byOwner.set(s, []);
+        byOwner.get(s)!.push(Number(link.t));
+      }
+      links.set(m2m.name, byOwner);
+    }
+    for (const row of rows) {
+      const pk = Number(row[model.pk]);
+      const fields: Record<string, unknown> = {};
+      for (const field of model.fields) fields[field.name] = toFixtureValue(field, row[field.name], dialect);
+      for (const fk of model.fks) fields[fk.name] = row[fk.column] === null ? null : Number(row[fk.column]);
+      for (const m2m of autoM2m) fields[m2m.name] = links.get(m2m.name)!.get(pk) ?? [];
+      if (isRoot) {
+        fields.original_id = row[ORIGINAL_ID] ?? null;
+        fields.original_db = row[ORIGINAL_DB] ?? null;
+      }
+      yield { model: key, pk, fields };
+    }
+    last = Number(rows[rows.length - 1][model.pk]);
+    if (rows.length < PAGE_ROWS) return;
+  }
+}

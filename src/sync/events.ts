@@ -1,0 +1,25 @@
+import type { InstallEvent, ModelCounts } from '../install/install.js';
+
+/** Everything a sync reports while it runs; the CLI renders these, the core never prints. */
+export type SyncEvent =
+  | InstallEvent
+  | { type: 'phase'; phase: 'prepare' | 'check' | 'plan' | 'fetch' | 'install' | 'report'; message: string }
+  | { type: 'remote-up'; remote: string; app: string; instance: string }
+  | { type: 'remote-registered'; remote: string }
+  | { type: 'plan'; models: string[] }
+  | { type: 'model-fetched'; model: string; bytes: number; objects: number }
+  | { type: 'rolled-back'; error: unknown };
+
+/** The outcome of one sync run. */
+export interface SyncResult {
+  remote: string;
+  app: string;
+  status: 'success' | 'fetched' | 'dry-run';
+  /** Objects read from the fixtures (installed or compared). */
+  objects: number;
+  fixtures: number;
+  models: ModelCounts[];
+  serverTime?: string;
+  workDir: string;
+  durationMs: number;
+}

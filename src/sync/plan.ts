@@ -1,0 +1,38 @@
+import type { Knex } from 'knex';
+import { ConfigError } from '../errors.js';
+import { dependencyOrder } from '../manifest/order.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { ORIGINAL_DB } from '../schema/app-tables.js';
+
+/** Check `-e` names against the manifest (before any network or database access). */
+export function checkExcludes(manifest: AppManifest, exclude: readonly string[]): Set<string> {
+  const unknown = exclude.filter((name) => !manifest.models.has(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`-e: unknown model(s) ${unknown.join(', ')} in app ${manifest.app}; models are: ${[...manifest.models.keys()].join(', ')}`);
+  }
+  return new Set(exclude);
+}
+
+/**
+ * The models to sync, in dependency order: all minus excluded minus private. A planned model
+ * that needs an unplanned one (its MTI parent, a NOT NULL FK target) is an error, unless that
+ * target already has rows of this remote locally to match against.
+ */
+export async function planModels(manifest: AppManifest, excluded: ReadonlySet<string>, knex: Knex | undefined, remoteId: number | undefined, served?: readonly string[]): Promise<ModelDef[]> {
+  const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
+  const planned = new Set(plan.map((m) => m.name));
+  const problems: string[] = [];
+  const why = (name: string) => (manifest.models.get(name)!.isPrivate ? 'private' : 'excluded');
+  for (const model of plan) {
+    if (served && !served.includes(model.name)) problems.push(`${model.name}: the remote does not serve it (exclude it with -e ${model.name})`);
+    if (model.parent && !planned.has(model.parent)) problems.push(`${model.name}: its parent ${model.parent} is ${why(model.parent)}; an MTI child cannot be installed without it`);
+    for (const fk of model.fks) {
+      if (fk.isNullable || planned.has(fk.to)) continue;
+      const target = manifest.models.get(manifest.models.get(fk.to)!.root)!;
+      const local = knex && remoteId !== undefined && (await knex.schema.hasTable(target.table)) ? await knex(target.table).where(ORIGINAL_DB, remoteId).first() : undefined;
+      if (!local) problems.push(`${model.name}.${fk.name} is a NOT NULL foreign key to ${fk.to}, which is ${why(fk.to)} and has no local rows from this remote; do not exclude ${fk.to}, or exclude ${model.name} too`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(`Cannot plan the sync:\n  ${problems.join('\n  ')}`);
+  return plan;
+}

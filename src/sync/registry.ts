@@ -1,0 +1,40 @@
+import type { Knex } from 'knex';
+import { ConfigError } from '../errors.js';
+import { REGISTRY_TABLE } from '../schema/bookkeeping.js';
+
+/** A row of `remotesyncdb_database`. */
+export interface RemoteRow {
+  id: number;
+  name: string;
+  ip_address: string | null;
+  hostname: string;
+  descr: string | null;
+  last_sync: string | null;
+}
+
+/**
+ * Find a registered remote: by hostname (`host[:port]`) first, and by name only when no
+ * port was given (so `-r itia -p 8001` never silently means the remote named "itia").
+ */
+export async function findRemote(knex: Knex | Knex.Transaction, hostname: string, name: string, hasPort: boolean): Promise<RemoteRow | undefined> {
+  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) return undefined;
+  const byHost = await knex(REGISTRY_TABLE).where({ hostname }).first();
+  if (byHost) return byHost as RemoteRow;
+  if (hasPort) return undefined;
+  return (await knex(REGISTRY_TABLE).where({ name }).first()) as RemoteRow | undefined;
+}
+
+/** Register a remote; its name defaults to its hostname. */
+export async function registerRemote(knex: Knex | Knex.Transaction, remote: { hostname: string; name?: string; descr?: string; ipAddress?: string | null }): Promise<RemoteRow> {
+  const name = remote.name ?? remote.hostname;
+  const clash = await knex(REGISTRY_TABLE).where({ name }).orWhere({ hostname: remote.hostname }).first();
+  if (clash) throw new ConfigError(`A remote named "${clash.name}" with hostname ${clash.hostname} is already registered`);
+  await knex(REGISTRY_TABLE).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: remote.ipAddress ?? null });
+  return (await knex(REGISTRY_TABLE).where({ hostname: remote.hostname }).first()) as RemoteRow;
+}
+
+/** Every registered remote, by name. */
+export async function listRemotes(knex: Knex): Promise<RemoteRow[]> {
+  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) return [];
+  return (await knex(REGISTRY_TABLE).select('*').orderBy('name')) as RemoteRow[];
+}

@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import type { Knex } from 'knex';
+import { openDatabase, type Database } from '../dialects/index.js';
+import { ConfigError, FetchError, LockError, RemoteSyncError } from '../errors.js';
+import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord } from '../fixtures/http-client.js';
+import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
+import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
+import { installObjects, type ModelCounts } from '../install/install.js';
+import { loadManifest } from '../manifest/load-manifest.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { ensureAppTables } from '../schema/app-tables.js';
+import { ensureBookkeeping, REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeeping.js';
+import type { SyncEvent, SyncResult } from './events.js';
+import { checkExcludes, planModels } from './plan.js';
+import { findRemote, registerRemote, type RemoteRow } from './registry.js';
+
+/** Options of one sync run (the CLI's flags, already parsed). */
+export interface SyncOptions {
+  /** A bundled app name or a manifest path. */
+  app: string;
+  /** `-r`: host, `host:port`, `http(s)://host`, or a registered name. */
+  remote: string;
+  /** `-p`; default 80 (443 for https). */
+  port?: number;
+  exclude?: readonly string[];
+  workDir?: string;
+  /** `--db`: a URL or SQLite path; default the embedded `./remotesyncdb.sqlite`. */
+  db?: string;
+  fetchOnly?: boolean;
+  resume?: boolean;
+  dryRun?: boolean;
+  /** Bearer token for the remote (from the environment or config, never a flag). */
+  token?: string;
+  /** How long to wait for another sync's lock. */
+  lockWaitMs?: number;
+  emit?: (event: SyncEvent) => void;
+}
+
+const LOCK_WAIT_MS = 10_000;
+
+/**
+ * One sync run, DESIGN §6: prepare, check, plan, fetch, install in ONE transaction, report.
+ * Throws a RemoteSyncError (with its exit code) on failure; the database is then as it was.
+ */
+export async function sync(options: SyncOptions): Promise<SyncResult> {
+  const started = Date.now();
+  const startedAt = new Date().toISOString();
+  const emit = options.emit ?? (() => {});
+  // Everything checkable without network or database first: exit 2 before any access.
+  const manifest = loadManifest(options.app);
+  const excluded = checkExcludes(manifest, options.exclude ?? []);
+  if (options.resume && options.fetchOnly) throw new ConfigError('--resume and --fetch-only exclude each other');
+  const endpointGuess = parseRemote(options.remote, options.port);
+  const workDir = options.workDir ?? defaultWorkDir();
+  const db = openDatabase(options.db);
+  const writes = !options.fetchOnly && !options.dryRun;
+  let remoteLabel = endpointGuess.hostname;
+  try {
+    if (writes) {
+      emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
+      await ensureBookkeeping(db.knex, db.dialect);
+      await ensureAppTables(db.knex, db.dialect, manifest, 'error');
+    }
+    const registered = await findRemote(db.knex, endpointGuess.hostname, options.remote, options.port !== undefined);
+    const endpoint = registered && registered.hostname !== endpointGuess.hostname ? parseRemote(`${endpointGuess.isTls ? 'https://' : ''}${registered.hostname}`) : endpointGuess;
+    remoteLabel = endpoint.hostname;
+    const dir = stageDir(workDir, endpoint.hostname, manifest.app);
+
+    let fetched: FetchManifest;
+    let plan: ModelDef[];
+    if (options.resume) {
+      const staged = await readFetchManifest(dir);
+      if (!staged) throw new ConfigError(`--resume: nothing staged for ${endpoint.hostname} (${manifest.app}) in ${dir}; run with --fetch-only first`);
+      emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
+      plan = await planModels(manifest, excluded, db.knex, registered?.id);
+      await verifyStaged(dir, staged, plan, endpoint.hostname);
+      fetched = staged;
+    } else {
+      emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
+      await checkTcp(endpoint);
+      const info = await getInstanceInfo(endpoint, { token: options.token });
+      if (info.app !== manifest.app) {
+        throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
+      }
+      emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
+      plan = await planModels(manifest, excluded, writes ? db.knex : undefined, registered?.id, info.models);
+      emit({ type: 'plan', models: plan.map((m) => m.name) });
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, options, emit);
+      if (options.fetchOnly) {
+        return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
+      }
+    }
+
+    emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
+    const counts = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit);
+    if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
+    return result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started);
+  } catch (error) {
+    if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
+    throw error;
+  } finally {
+    await db.knex.destroy();
+  }
+}
+
+async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+  await mkdir(dir, { recursive: true });
+  emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
+  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
+  for (const model of plan) {
+    const file = fixtureFile(dir, model.name);
+    const fetched = await fetchFixture(endpoint, model.name, `/api/${encodeURIComponent(model.name)}/`, file, { token: options.token });
+    record.models[model.name] = { ...fetched, file: `${model.name}.json` };
+    emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects });
+  }
+  await writeFetchManifest(dir, record);
+  return record;
+}
+
+/** `--resume`: every planned model is staged and matches its fetch record. */
+async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[], remote: string): Promise<void> {
+  for (const model of plan) {
+    const record: FetchRecord | undefined = staged.models[model.name];
+    const file = fixtureFile(dir, model.name);
+    const refuse = (why: string): never => {
+      throw new FetchError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { meta: { remote, model: model.name, file } });
+    };
+    if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
+    const info = await stat(file).catch(() => undefined);
+    if (!info) refuse('is missing');
+    if (info!.size !== record!.bytes) refuse(`has ${info!.size} bytes, the fetch record says ${record!.bytes}`);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    if (hash.digest('hex') !== record!.sha256) refuse('does not match the sha256 of its fetch record (altered since it was fetched)');
+  }
+}
+
+async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<ModelCounts[]> {
+  const lockKey = `sync:${manifest.app}`;
+  const trx = await db.knex.transaction();
+  let locked = false;
+  try {
+    if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
+      throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
+    }
+    locked = true;
+    let remote = registered;
+    if (!remote) {
+      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host });
+      emit({ type: 'remote-registered', remote: endpoint.hostname });
+    }
+    const counts = await installObjects({
+      trx, dialect: db.dialect, manifest, plan, remoteId: remote.id, remote: endpoint.hostname,
+      objects: (model) => readFixtureFile(fixtureFile(dir, model.name)),
+      emit,
+    });
+    if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
+    locked = false;
+    await db.dialect.unlock(trx, lockKey);
+    if (options.dryRun) await trx.rollback();
+    else await trx.commit();
+    return counts;
+  } catch (error) {
+    emit({ type: 'rolled-back', error });
+    if (locked) await db.dialect.unlock(trx, lockKey).catch(() => {});
+    if (!trx.isCompleted()) await trx.rollback().catch(() => {});
+    throw error;
+  }
+}
+
+async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
+  if (!(await knex.schema.hasTable(RUN_TABLE))) return;
+  const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
+  await knex(RUN_TABLE).insert({
+    started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
+    counts: run.counts ? JSON.stringify(run.counts) : null,
+    error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
+  });
+}
+
+function emptyCounts(model: string, objects: number): ModelCounts {
+  return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0 };
+}
+
+function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
+  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0), fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
+}
+
+export { RemoteSyncError };
