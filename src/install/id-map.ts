@@ -4,11 +4,13 @@ import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 
 /**
  * The remote pk -> local id map of one remote, one map per MTI root (an MTI child shares its
- * root's ids). Loaded lazily from the tagged rows already in the database, then extended as
- * rows are inserted. Only integers are kept.
+ * root's ids), plus, per MTI child model, which remote pks have a row at that level (a
+ * Gentity row is not yet a Station). Loaded lazily from the tagged rows already in the
+ * database, then extended as rows are inserted. Only integers are kept.
  */
 export class IdMaps {
   private readonly maps = new Map<string, Map<number, number>>();
+  private readonly present = new Map<string, Set<number>>();
 
   constructor(
     private readonly trx: Knex.Transaction,
@@ -16,7 +18,7 @@ export class IdMaps {
     private readonly remoteId: number,
   ) {}
 
-  /** The map of a model's root, loading it on first use. */
+  /** Load what `lookup` needs for a model; returns its root's map. */
   async of(model: ModelDef): Promise<Map<number, number>> {
     const root = this.manifest.models.get(model.root)!;
     let map = this.maps.get(root.name);
@@ -26,11 +28,28 @@ export class IdMaps {
       for (const row of rows) map.set(Number(row.original), Number(row.id));
       this.maps.set(root.name, map);
     }
+    if (model.parent !== undefined && !this.present.has(model.name)) {
+      const rows = await this.trx(model.table)
+        .join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`)
+        .select(`${root.table}.${ORIGINAL_ID} as original`)
+        .where(`${root.table}.${ORIGINAL_DB}`, this.remoteId);
+      this.present.set(model.name, new Set(rows.map((r) => Number(r.original))));
+    }
     return map;
   }
 
-  /** The map of a model's root if it was already loaded (for hot paths). */
-  loaded(model: ModelDef): Map<number, number> | undefined {
-    return this.maps.get(model.root);
+  /** The local id of a remote object of `model`, if its row exists at that model's level. */
+  lookup(model: ModelDef, remotePk: number): number | undefined {
+    const id = this.maps.get(model.root)?.get(remotePk);
+    if (id === undefined || model.parent === undefined) return id;
+    return this.present.get(model.name)?.has(remotePk) ? id : undefined;
+  }
+
+  /** Record that rows of an MTI child model now exist for these remote pks. */
+  markPresent(model: ModelDef, remotePks: Iterable<number>): void {
+    if (model.parent === undefined) return;
+    let set = this.present.get(model.name);
+    if (!set) this.present.set(model.name, (set = new Set()));
+    for (const pk of remotePks) set.add(pk);
   }
 }

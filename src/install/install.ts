@@ -93,6 +93,8 @@ export async function installObjects(options: InstallOptions): Promise<ModelCoun
     emit({ type: 'model-installing', model: model.name });
     const tally = tallies.get(model.name)!;
     const rootMap = await idMaps.of(model);
+    const parent = model.parent === undefined ? undefined : manifest.models.get(model.parent)!;
+    if (parent) await idMaps.of(parent);
     for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
     const known = new Set([...model.fields.map((f) => f.name), ...model.fks.map((f) => f.name), ...model.m2m.map((m) => m.name)]);
     const seen = new Set<number>();
@@ -100,7 +102,13 @@ export async function installObjects(options: InstallOptions): Promise<ModelCoun
     const size = batchSize(dialect, columns);
     let batch: FixtureObject[] = [];
     const flush = async () => {
-      await installBatch(batch);
+      try {
+        await installBatch(batch);
+      } catch (error) {
+        if (error instanceof RemoteSyncError) throw error;
+        const pks = batch.map((o) => o.pk);
+        throw new ModelInstallError(`${remote}: ${model.name}: the database refused the objects pk=${Math.min(...pks)}..${Math.max(...pks)}: ${(error as Error).message}`, { meta: { remote, model: model.name }, cause: error });
+      }
       batch = [];
     };
 
@@ -112,8 +120,8 @@ export async function installObjects(options: InstallOptions): Promise<ModelCoun
       };
       // Existing rows of these objects, for the "unchanged" comparison.
       const localIds = objects.map((o) => rootMap.get(o.pk)).filter((id): id is number => id !== undefined);
-      if (model.parent) {
-        const missing = objects.filter((o) => !rootMap.has(o.pk));
+      if (parent) {
+        const missing = objects.filter((o) => idMaps.lookup(parent, o.pk) === undefined);
         if (missing.length > 0) {
           const pk = missing[0].pk;
           throw new ModelInstallError(`${remote}: ${model.name} pk=${pk} has no ${model.parent} pk=${pk} (an MTI child needs its parent object, which the remote did not send)`, { meta: where(pk) });
@@ -147,7 +155,7 @@ export async function installObjects(options: InstallOptions): Promise<ModelCoun
             continue;
           }
           if (typeof value !== 'number' || !Number.isSafeInteger(value)) fail(object.pk, fk.name, `expects the pk of a ${fk.to}, got ${JSON.stringify(value)}`);
-          const target = idMaps.loaded(manifest.models.get(fk.to)!)!.get(value as number);
+          const target = idMaps.lookup(manifest.models.get(fk.to)!, value as number);
           if (target !== undefined) row[fk.column] = target;
           else deferred.push({ fk, target: value as number });
         }
@@ -201,6 +209,7 @@ export async function installObjects(options: InstallOptions): Promise<ModelCoun
         } else {
           const rows = inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! }));
           await trx(model.table).insert(rows);
+          idMaps.markPresent(model, inserts.map(({ pk }) => pk));
           for (const { pk } of inserts) {
             tally.inserted.add(rootMap.get(pk)!);
             bump(model, rootMap.get(pk)!);

@@ -26,7 +26,8 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
     const { model, m2m } = items[0];
     if (m2m.kind !== 'auto') continue;
     const owners = await ctx.idMaps.of(model);
-    const targets = await ctx.idMaps.of(ctx.manifest.models.get(m2m.to)!);
+    const targetModel = ctx.manifest.models.get(m2m.to)!;
+    await ctx.idMaps.of(targetModel);
     for (let i = 0; i < items.length; i += IN_BATCH) {
       const slice = items.slice(i, i + IN_BATCH);
       const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
@@ -39,7 +40,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         const ownerId = ownerIds[k];
         const wanted = new Set<number>();
         for (const targetPk of p.targets) {
-          const targetId = targets.get(targetPk);
+          const targetId = ctx.idMaps.lookup(targetModel, targetPk);
           if (targetId === undefined) ctx.unresolved(model, m2m.name, p.ownerPk, m2m.to, targetPk, true);
           else wanted.add(targetId);
         }

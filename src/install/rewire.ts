@@ -42,11 +42,12 @@ export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promi
   for (const items of groups.values()) {
     const { model, fk } = items[0];
     const owners = await ctx.idMaps.of(model);
-    const targets = await ctx.idMaps.of(ctx.manifest.models.get(fk.to)!);
+    const targetModel = ctx.manifest.models.get(fk.to)!;
+    await ctx.idMaps.of(targetModel);
     const pairs: Array<[number, number | null]> = [];
     for (const p of items) {
       const ownerId = owners.get(p.ownerPk)!;
-      let targetId: number | null | undefined = targets.get(p.targetPk);
+      let targetId: number | null | undefined = ctx.idMaps.lookup(targetModel, p.targetPk);
       if (targetId === undefined) {
         ctx.unresolved(model, fk.name, p.ownerPk, fk.to, p.targetPk, fk.isNullable);
         if (p.current !== undefined) continue;

@@ -36,6 +36,8 @@ export interface SyncOptions {
   /** How long to wait for another sync's lock. */
   lockWaitMs?: number;
   emit?: (event: SyncEvent) => void;
+  /** Called with every SQL statement the run sends (debugging, and tests that count writes). */
+  onQuery?: (sql: string) => void;
 }
 
 const LOCK_WAIT_MS = 10_000;
@@ -55,6 +57,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const endpointGuess = parseRemote(options.remote, options.port);
   const workDir = options.workDir ?? defaultWorkDir();
   const db = openDatabase(options.db);
+  const onQuery = options.onQuery;
+  if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
   let remoteLabel = endpointGuess.hostname;
   try {
