@@ -55,6 +55,16 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
       if (tagged > 0 && !options.purge) {
         throw new ConfigError(`remote remove: ${tagged} row(s) of app ${manifest.app} come from ${remote.name} (${remote.hostname}); add --purge to delete them with it`);
       }
+      // Nullable FKs may form cycles (Gentity.water_basin -> WaterBasin, a Gentity): cut them first.
+      for (const model of order) {
+        const root = manifest.models.get(model.root)!;
+        const nullable = model.fks.filter((fk) => fk.isNullable);
+        if (nullable.length === 0) continue;
+        const cut = Object.fromEntries(nullable.map((fk) => [fk.column, null]));
+        // MySQL cannot UPDATE a table with a subquery on itself: a root filters on its own tags.
+        if (model.parent === undefined) await trx(model.table).where(ORIGINAL_DB, remote.id).update(cut);
+        else await trx(model.table).whereIn(model.pk, trx(root.table).select(root.pk).where(ORIGINAL_DB, remote.id)).update(cut);
+      }
       for (const model of order) {
         const root = manifest.models.get(model.root)!;
         const ids = trx(root.table).select(root.pk).where(ORIGINAL_DB, remote.id);

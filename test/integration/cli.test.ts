@@ -1,0 +1,134 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
+import { main } from '../../src/cli/index.js';
+import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { createDatabase, type TestDatabase } from '../helpers/databases.js';
+import { tableDigests, withDb } from '../helpers/inspect.js';
+import { startInstance, type TestInstance } from '../helpers/instance.js';
+import { startStaticRemote } from '../helpers/static-remote.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin', 'remotesyncdb.js');
+const manifest = loadManifest('hcore');
+
+/** Run the CLI in-process; returns exit code and what it printed. */
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c) => (out += c));
+  stderr.on('data', (c) => (err += c));
+  const code = await main(args, { stdout, stderr, env });
+  return { code, out, err };
+}
+
+describe('the CLI', () => {
+  let source: TestInstance;
+  let target: TestDatabase;
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-cli-'));
+  beforeAll(async () => {
+    source = await startInstance({ files: [SAMPLE_FIXTURE] });
+    target = await createDatabase('sqlite');
+  });
+  afterAll(async () => {
+    await source?.close();
+    await target?.drop();
+  });
+  const base = () => ['-a', 'hcore', '-r', '127.0.0.1', '-p', String(source.port), '-e', 'UserProfile', '--db', target.url, '-w', workDir];
+
+  it('rejects an unknown flag with exit 2 before touching anything', async () => {
+    const r = await cli([...base(), '--silnet']);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/Unknown argument: silnet/);
+    expect(await withDb(target.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
+  });
+
+  it('rejects an unknown -e model and an unknown app with exit 2', async () => {
+    const e = await cli([...base(), '-e', 'Stattion']);
+    expect(e.code).toBe(2);
+    expect(e.err).toContain('unknown model(s) Stattion');
+    const a = await cli(['-a', 'nosuchapp', '-r', 'localhost', '--db', target.url]);
+    expect(a.code).toBe(2);
+    expect(a.err).toContain('Unknown app "nosuchapp"');
+  });
+
+  it('exits 3 when the remote is unreachable', async () => {
+    const r = await cli(['-r', '127.0.0.1', '-p', '1', '--db', target.url, '-w', workDir]);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/127\.0\.0\.1:1 is unreachable/);
+  });
+
+  it('exits 2 when the remote serves another app', async () => {
+    const other = await startStaticRemote('notes', ['Note']);
+    try {
+      const r = await cli(['-r', `127.0.0.1:${other.port}`, '--db', target.url, '-w', workDir]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('serves app "notes", not "hcore"');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('prints exactly one JSON document with --json', async () => {
+    const r = await cli([...base(), '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out);
+    expect(doc).toMatchObject({ remote: `127.0.0.1:${source.port}`, app: 'hcore', status: 'success', objects: 461, fixtures: 26 });
+    expect(doc.models).toHaveLength(26);
+  });
+
+  it('prints nothing on stdout with -S, and the report without it', async () => {
+    const silent = await cli([...base(), '-S']);
+    expect(silent.code).toBe(0);
+    expect(silent.out).toBe('');
+    const loud = await cli(base());
+    expect(loud.out).toContain('Remote host is up');
+    expect(loud.out).toContain('Successfully installed 461 objects from 26 fixtures.');
+  });
+
+  it('exits 1 on a bad payload, naming remote, model, pk and field, with the database unchanged', async () => {
+    const bad = await startStaticRemote('hcore', [...manifest.models.keys()].filter((m) => m !== 'UserProfile'), {
+      Variable: [{ model: 'hcore.variable', pk: 7, fields: { descr: 42, descr_alt: '' } }],
+    });
+    try {
+      const before = await tableDigests(target.url, manifest);
+      const r = await cli(['-r', `127.0.0.1:${bad.port}`, '-e', 'UserProfile', '--db', target.url, '-w', workDir]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`127.0.0.1:${bad.port}: Variable pk=7: descr expects a string, got 42`);
+      const after = await tableDigests(target.url, manifest);
+      expect(after).toEqual(before);
+    } finally {
+      await bad.close();
+    }
+  });
+
+  it('registers, lists and removes remotes, refusing while rows come from one unless --purge', async () => {
+    expect((await cli(['remote', 'add', 'itia', 'itia.example.org', '--descr', 'ITIA', '--db', target.url])).code).toBe(0);
+    const list = await cli(['remote', 'list', '--db', target.url]);
+    expect(list.out).toMatch(/itia\titia\.example\.org/);
+    const refused = await cli(['remote', 'remove', `127.0.0.1:${source.port}`, '--db', target.url]);
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('add --purge');
+    const purged = await cli(['remote', 'remove', `127.0.0.1:${source.port}`, '--purge', '--db', target.url]);
+    expect(purged.code).toBe(0);
+    expect(await withDb(target.url, async (db) => Number((await db.knex('hcore_gentity').count({ n: '*' }))[0].n))).toBe(0);
+    expect((await cli(['remote', 'remove', 'itia', '--db', target.url])).code).toBe(0);
+  });
+
+  it('the built binary runs the demo end to end from another working directory', () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'rsdb-bin-'));
+    const r = spawnSync(process.execPath, [BIN, 'demo', '--port', '0'], { cwd, encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Successfully installed 461 objects from 26 fixtures.');
+    const version = spawnSync(process.execPath, [BIN, '--version'], { cwd, encoding: 'utf8' });
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
