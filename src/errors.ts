@@ -77,6 +77,6 @@ export class LockError extends RemoteSyncError {
 /** Replace the password in any URL-ish string (`scheme://user:pass@host`) and bearer tokens. */
 export function maskSecrets(text: string): string {
   return text
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/gi, '$1***@')
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)\S*@/gi, '$1***@')
     .replace(/(Bearer\s+)[^\s"']+/gi, '$1***');
 }

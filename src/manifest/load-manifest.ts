@@ -39,6 +39,7 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
   const problems: string[] = [];
   const problem = (where: string, message: string) => problems.push(`${where}: ${message}`);
   if (!isObject(raw)) throw new ManifestError(source, ['$: must be a JSON object']);
+  for (const key of Object.keys(raw)) if (!['app', 'label', 'models'].includes(key)) problem(key, 'unknown key (known: app, label, models)');
   const app = raw.app;
   if (typeof app !== 'string' || !IDENTIFIER.test(app)) problem('app', 'must be an identifier like "hcore"');
   const label = raw.label ?? app;
@@ -92,6 +93,8 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
       const where = `${at}.fk.${fname}`;
       if (!IDENTIFIER.test(fname)) { problem(where, 'field names are identifiers'); continue; }
       if (!isObject(spec) || typeof spec.to !== 'string') { problem(where, 'must be { "to": Model, "null": boolean }'); continue; }
+      for (const key of Object.keys(spec)) if (!['to', 'null'].includes(key)) problem(`${where}.${key}`, 'unknown key (known: to, null)');
+      if (fname === 'original' || fname === 'original_db') problem(where, 'clashes with the origin tag columns the tool adds');
       if (!(spec.to in rawModels)) problem(`${where}.to`, `unknown model "${spec.to}"`);
       if (spec.null !== undefined && typeof spec.null !== 'boolean') problem(`${where}.null`, 'must be a boolean');
       claim(`${fname}_id`, where);
@@ -104,6 +107,7 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
       if (!IDENTIFIER.test(fname) || !isObject(spec) || typeof spec.to !== 'string') { problem(where, 'must be { "to": Model, "table", "source", "target" } or { "to": Model, "through": Model }'); continue; }
       if (!(spec.to in rawModels)) problem(`${where}.to`, `unknown model "${spec.to}"`);
       if (fields.some((f) => f.name === fname) || fks.some((f) => f.name === fname)) problem(where, 'name is also a field');
+      for (const key of Object.keys(spec)) if (!['to', 'through', 'table', 'source', 'target'].includes(key)) problem(`${where}.${key}`, 'unknown key (known: to, through, table, source, target)');
       if (spec.through !== undefined) {
         if (typeof spec.through !== 'string' || !(spec.through in rawModels)) problem(`${where}.through`, 'must name a model of this manifest');
         else m2m.push({ kind: 'through', name: fname, to: spec.to, through: spec.through });
@@ -142,7 +146,7 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
     const chain = [name];
     let cursor = def.parent;
     while (cursor !== undefined) {
-      if (chain.includes(cursor)) { problem(`models.${name}.parent`, `inheritance cycle ${[...chain.reverse(), cursor].join(' -> ')}`); break; }
+      if (chain.includes(cursor)) { problem(`models.${name}.parent`, `inheritance cycle ${[...chain.slice(chain.indexOf(cursor)), cursor].join(' -> ')}`); break; }
       chain.push(cursor);
       cursor = partial.get(cursor)?.parent;
     }

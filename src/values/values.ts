@@ -12,6 +12,7 @@ export function normalizeDatetime(text: string): string {
   const m = DATETIME.exec(text.trim());
   if (!m || !isDate(m[1])) throw new ValueError(`"${text}" is not a datetime YYYY-MM-DD HH:MM:SS[.ffffff][Z|±HH:MM]`);
   const [, day, hh, mi, ss = '00', frac = '', offset] = m;
+  if (Number(hh) > 23 || Number(mi) > 59 || Number(ss) > 59) throw new ValueError(`"${text}" is not a valid time of day`);
   const micros = frac.padEnd(6, '0');
   let stamp = `${day} ${hh}:${mi}:${ss}`;
   if (offset && offset !== 'Z' && !/^[+-]00(:?00)?$/.test(offset)) {
@@ -32,17 +33,27 @@ function isDate(text: string): boolean {
   return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
 }
 
-/** A canonical decimal string: no exponent, no leading/trailing zeros. */
+/** A canonical decimal string: no exponent, no leading/trailing zeros; exact (never through a float). */
 export function normalizeDecimal(value: string | number): string {
   const text = typeof value === 'number' ? String(value) : value.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw new ValueError(`"${value}" is not a decimal number`);
-  if (/[eE]/.test(text)) return normalizeDecimal(Number(text).toFixed(20));
-  let [int, frac = ''] = text.replace(/^\+/, '').split('.');
-  const negative = int.startsWith('-');
-  int = int.replace('-', '').replace(/^0+(?=\d)/, '') || '0';
-  frac = frac.replace(/0+$/, '');
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) throw new ValueError(`"${value}" is not a decimal number`);
+  const [, sign, intPart, fracPart = '', exp = '0'] = m;
+  const shift = Number(exp);
+  if (!Number.isSafeInteger(shift) || Math.abs(shift) > 1000) throw new ValueError(`"${value}" is out of range for a decimal`);
+  // Move the decimal point `shift` places within the digit string.
+  let digits = intPart + fracPart;
+  let point = intPart.length + shift;
+  if (point < 0) {
+    digits = '0'.repeat(-point) + digits;
+    point = 0;
+  } else if (point > digits.length) {
+    digits = digits + '0'.repeat(point - digits.length);
+  }
+  const int = digits.slice(0, point).replace(/^0+(?=\d)/, '') || '0';
+  const frac = digits.slice(point).replace(/0+$/, '');
   const body = frac ? `${int}.${frac}` : int;
-  return negative && body !== '0' ? `-${body}` : body;
+  return sign === '-' && /[1-9]/.test(body) ? `-${body}` : body;
 }
 
 /**

@@ -113,9 +113,9 @@ describe('parseFixture errors are FixtureSyntaxErrors', () => {
     expect(seen).toEqual([{ pk: 1 }, { pk: 2 }]);
   });
 
-  // BUG (src/fixtures/fixture-splitter.ts, State.Between): a comma followed by "]" is accepted,
+  // Regression (src/fixtures/fixture-splitter.ts, State.Between), fixed: a comma followed by "]" is accepted,
   // so `[{"pk":1},]` — not JSON, and not what Django writes — parses as one object.
-  it.fails('a trailing comma before "]"', async () => {
+  it('a trailing comma before "]"', async () => {
     await fails('[{"pk":1},]', /expected an object/);
   });
 });

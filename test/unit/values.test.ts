@@ -32,9 +32,9 @@ describe('normalizeDatetime', () => {
     },
   );
 
-  // BUG (src/values/values.ts normalizeDatetime): the time part is only checked when an offset
+  // Regression (src/values/values.ts normalizeDatetime), fixed: the time part is only checked when an offset
   // forces a Date round trip; without one, "2010-05-10 25:00:00" comes back unchanged.
-  it.fails.each(['2010-05-10 25:00:00', '2010-05-10 14:61:00', '2010-05-10 14:21:99'])('rejects out-of-range time %j', (input) => {
+  it.each(['2010-05-10 25:00:00', '2010-05-10 14:61:00', '2010-05-10 14:21:99'])('rejects out-of-range time %j', (input) => {
     expect(() => normalizeDatetime(input)).toThrow(ValueError);
   });
 });
@@ -57,10 +57,12 @@ describe('normalizeDecimal', () => {
     expect(() => normalizeDecimal(input)).toThrow(ValueError);
   });
 
-  // BUG (src/values/values.ts normalizeDecimal): Number(x).toFixed(20) returns exponent notation
+  // Regression (src/values/values.ts normalizeDecimal), fixed: Number(x).toFixed(20) returns exponent notation
   // again for |x| >= 1e21, so the recursion never ends: RangeError "Maximum call stack size exceeded".
-  it.fails('handles exponents >= 1e21 without recursing forever', () => {
+  it('handles exponents >= 1e21 without recursing forever', () => {
     expect(normalizeDecimal('1e21')).toBe('1000000000000000000000');
+    expect(normalizeDecimal('1.5e-30')).toBe('0.0000000000000000000000000000015');
+    expect(normalizeDecimal('-2.50E+2')).toBe('-250');
   });
 });
 
