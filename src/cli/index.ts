@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
 import { demo } from '../admin/demo.js';
+import { history } from '../admin/history.js';
+import { restore } from '../backup/restore.js';
 import { dumpdata } from '../admin/dumpdata.js';
 import { init } from '../admin/init.js';
 import { loaddata } from '../admin/loaddata.js';
@@ -71,6 +73,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('fetch-only', { alias: 'f', type: 'boolean', describe: 'Fetch the fixtures into the work dir and stop (install later with --resume)' })
         .option('resume', { alias: 'R', type: 'boolean', describe: 'Install the fixtures staged by --fetch-only without contacting the remote' })
         .option('work-dir', { alias: 'w', type: 'string', describe: 'Where fixtures are staged [default: $XDG_STATE_HOME/remotesyncdb or ~/.local/state/remotesyncdb]' })
+        .option('skip', { alias: 's', type: 'boolean', describe: 'Skip objects that cannot be installed (and what depends on them), list them in rejects.txt, install the rest' })
+        .option('no-backups', { alias: 'N', type: 'boolean', describe: 'No snapshot of the tables before the install' })
+        .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this remote and app to keep in <work dir>/<remote>/<app>/backups' })
+        .option('full', { alias: 'F', type: 'boolean', describe: 'Fetch every model in full, ignoring the incremental watermarks' })
         .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
         .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout and nothing else there' })
         .option('dry-run', { type: 'boolean', describe: 'Plan and count what would change; commit nothing' })
@@ -84,7 +90,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const result = await sync({
           app: args.app as string, remote: args.remote as string, port: args.port as number | undefined,
           exclude: list(args.exclude), workDir: args['work-dir'] as string | undefined, db: dbOf(args),
-          fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']),
+          fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']), full: Boolean(args.full),
+          noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
           token: io.env.REMOTESYNCDB_TOKEN || undefined, emit: renderer.event,
         });
         renderer.summary(result);
@@ -133,6 +140,23 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
             renderer.info(`Removed remote ${r.remote.name}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
           }))
         .demandCommand(1, 'remote: say add, list or remove'))
+    .command('restore <file>', 'Bring the app and bookkeeping tables back to a backup taken before a sync', (y) =>
+      common(y).option('app', { alias: 'a', type: 'string', describe: 'Manifest to read the backup with [default: the one recorded in the backup]' }),
+      run(async (args) => {
+        const r = await restore({ file: String(args.file), db: dbOf(args), app: args.app as string | undefined });
+        renderer.info(`Restored ${r.rows} row(s) in ${r.tables} table(s) from ${args.file}.`, 0);
+      }))
+    .command('history', 'Show recent sync runs', (y) =>
+      common(y).option('limit', { type: 'number', default: 20, describe: 'How many runs' }).option('json', { type: 'boolean', describe: 'As JSON' }),
+      run(async (args) => {
+        const runs = await history({ db: dbOf(args), limit: args.limit as number });
+        if (args.json) {
+          io.stdout.write(`${JSON.stringify(runs)}\n`);
+          return;
+        }
+        if (runs.length === 0) renderer.info('No sync runs recorded.', 0);
+        for (const r of runs) renderer.info(`${r.id}\t${r.started}\t${r.finished ?? '-'}\t${r.remote}\t${r.app}\t${r.status}\t${r.objects ?? '-'} objects${r.error ? `\t${r.error.split('\n')[0]}` : ''}`, 0);
+      }))
     .command('demo', 'Serve the bundled hcore sample from a temporary database and sync it into --db', (y) =>
       common(y).option('port', { alias: 'p', type: 'number', default: 8763, describe: 'Port of the temporary instance' }),
       run(async (args) => {

@@ -58,8 +58,9 @@ export class Renderer {
       case 'demo': return this.info(event.message);
       case 'remote-up': return this.info(`Remote host is up: ${event.remote} serves ${event.app}${event.instance ? ` (instance ${event.instance})` : ''}`);
       case 'remote-registered': return this.info(`Registered new remote ${event.remote}`);
+      case 'backup': return this.info(`Backup of the tables before the install: ${event.file} (remotesyncdb restore FILE brings it back)`);
       case 'plan': return this.info(`Plan: ${event.models.join(', ')}`, 2);
-      case 'model-fetched': return this.info(`  fetched ${event.model}: ${event.objects} objects, ${kb(event.bytes)}`);
+      case 'model-fetched': return this.info(`  fetched ${event.model}: ${event.objects} objects, ${kb(event.bytes)}${event.modifiedAfter ? ` (modified after ${event.modifiedAfter})` : ''}`);
       case 'model-installing': return this.info(`  installing ${event.model}`, 2);
       case 'model-installed': return this.info(`  ${event.model}: ${describe(event.counts)}`, 2);
       case 'rewiring': return this.info(`Rewiring ${event.links} deferred links`, 2);
@@ -83,6 +84,7 @@ export class Renderer {
     for (const m of result.models) {
       this.info(`${m.model.padEnd(width)}  ${String(m.inserted).padStart(8)}  ${String(m.updated).padStart(7)}  ${String(m.unchanged).padStart(9)}  ${String(m.skipped).padStart(7)}`, 1);
     }
+    if (result.skipped > 0) this.info(`Skipped ${result.skipped} object(s) that could not be installed; see ${result.rejectsFile}`, 0);
     if (result.status === 'dry-run') this.info(`Dry run: ${result.objects} objects from ${result.fixtures} fixtures would be installed; nothing was written.`, 0);
     else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);
   }

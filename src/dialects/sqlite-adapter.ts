@@ -2,6 +2,9 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from './dialect.js';
 import type { FieldDef } from '../manifest/types.js';
+import { LOCK_TABLE } from '../schema/bookkeeping.js';
+
+const BUSY_TIMEOUT_MS = 5000;
 
 /** SQLite through better-sqlite3: the embedded default. */
 export const sqliteAdapter: DialectAdapter = {
@@ -23,7 +26,7 @@ export const sqliteAdapter: DialectAdapter = {
         afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
           conn.pragma('foreign_keys = ON');
           conn.pragma('journal_mode = WAL');
-          conn.pragma('busy_timeout = 5000');
+          conn.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
           done(null, conn);
         },
       },
@@ -52,10 +55,20 @@ export const sqliteAdapter: DialectAdapter = {
   async resetSequence() {
     // INTEGER PRIMARY KEY takes max(rowid)+1 by itself.
   },
-  // A SQLite sync holds the database's own write lock for the whole install (the transaction),
-  // which dies with the process; there is no separate lock to take.
-  async tryLock() {
-    return true;
+  // The lock is the database's own write lock: the sync's transaction writes first, so it holds
+  // SQLite's RESERVED lock until commit or rollback, and a killed process releases it.
+  // https://www.sqlite.org/lockingv3.html
+  async tryLock(conn, key, waitMs) {
+    await conn.raw(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(waitMs))}`);
+    try {
+      await conn.raw(`INSERT INTO ${LOCK_TABLE} (name, runs) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET runs = runs + 1`, [key]);
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+      throw error;
+    } finally {
+      await conn.raw(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   },
   async unlock() {},
 };

@@ -24,12 +24,13 @@ export class IdMaps {
     let map = this.maps.get(root.name);
     if (!map) {
       map = new Map();
-      const rows = await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId);
+      // A dry run may look at a database whose tables do not exist yet: everything is new.
+      const rows = !(await this.trx.schema.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId);
       for (const row of rows) map.set(Number(row.original), Number(row.id));
       this.maps.set(root.name, map);
     }
     if (model.parent !== undefined && !this.present.has(model.name)) {
-      const rows = await this.trx(model.table)
+      const rows = map.size === 0 ? [] : await this.trx(model.table)
         .join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`)
         .select(`${root.table}.${ORIGINAL_ID} as original`)
         .where(`${root.table}.${ORIGINAL_DB}`, this.remoteId);

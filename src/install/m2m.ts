@@ -32,7 +32,9 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
       const slice = items.slice(i, i + IN_BATCH);
       const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
       const existing = new Map<number, Set<number>>(ownerIds.map((id) => [id, new Set()]));
-      const rows = await ctx.trx(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, ownerIds);
+      // Owners a dry run has not really inserted (negative ids) have no links yet.
+      const stored = ownerIds.filter((id) => id > 0);
+      const rows = stored.length === 0 ? [] : await ctx.trx(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, stored);
       for (const row of rows) existing.get(Number(row.s))!.add(Number(row.t));
       const inserts: Record<string, number>[] = [];
       const deletes: Array<[number, number]> = [];
@@ -50,6 +52,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         for (const t of have) if (!wanted.has(t)) { deletes.push([ownerId, t]); changed = true; }
         if (changed) ctx.touched(model, ownerId);
       });
+      if (ctx.isDryRun) continue;
       for (let j = 0; j < inserts.length; j += IN_BATCH) await ctx.trx(m2m.table).insert(inserts.slice(j, j + IN_BATCH));
       for (const [s, t] of deletes) await ctx.trx(m2m.table).where({ [m2m.source]: s, [m2m.target]: t }).del();
     }

@@ -36,6 +36,8 @@ export class Placeholders {
     private readonly trx: Knex.Transaction,
     private readonly dialect: DialectAdapter,
     private readonly manifest: AppManifest,
+    /** A dry run only hands out ids that no row has. */
+    private readonly isDryRun = false,
   ) {}
 
   /** The local id of the placeholder of a model, creating its MTI chain the first time. */
@@ -44,6 +46,11 @@ export class Placeholders {
     if (known !== undefined) return known;
     if (this.building.has(model.name)) {
       throw new ModelInstallError(`Cannot build a placeholder for ${model.name}: its NOT NULL foreign keys form a cycle (${[...this.building, model.name].join(' -> ')}); make one of them nullable in the manifest`, { meta: { model: model.name } });
+    }
+    if (this.isDryRun) {
+      const fake = -1_000_000_000 - this.ids.size;
+      this.ids.set(model.name, fake);
+      return fake;
     }
     this.building.add(model.name);
     try {
@@ -80,7 +87,7 @@ export class Placeholders {
   /** Check nothing references a placeholder, then delete them (children before parents). */
   async removeAll(): Promise<void> {
     const entries = this.entries();
-    if (entries.length === 0) return;
+    if (entries.length === 0 || this.isDryRun) return;
     for (const model of this.manifest.models.values()) {
       for (const fk of model.fks) {
         const ids = this.idsReachableAs(this.manifest.models.get(fk.to)!);

@@ -23,6 +23,8 @@ export interface LinkContext {
   touched: (model: ModelDef, localId: number) => void;
   /** A target the remote did not send: throws, or returns 'skip' to leave the link out. */
   unresolved: (model: ModelDef, field: string, ownerPk: number, to: string, targetPk: number, isNullable: boolean) => 'skip';
+  /** Work everything out, write nothing. */
+  isDryRun: boolean;
 }
 
 /** Pairs per UPDATE ... CASE statement (3 bind parameters a pair). */
@@ -57,7 +59,7 @@ export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promi
       pairs.push([ownerId, targetId]);
       ctx.touched(model, ownerId);
     }
-    await updateByCase(ctx.trx, ctx.dialect, model.table, model.pk, fk.column, pairs);
+    if (!ctx.isDryRun) await updateByCase(ctx.trx, ctx.dialect, model.table, model.pk, fk.column, pairs);
   }
 }
 

@@ -7,6 +7,8 @@ export const REGISTRY_TABLE = 'remotesyncdb_database';
 export const WATERMARK_TABLE = 'remotesyncdb_watermark';
 /** One row per sync run: the history. */
 export const RUN_TABLE = 'remotesyncdb_run';
+/** SQLite only: the row a sync writes first, so that its transaction holds the database's write lock. */
+export const LOCK_TABLE = 'remotesyncdb_lock';
 
 /** Create whatever is missing of the bookkeeping tables. */
 export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: DialectAdapter): Promise<void> {
@@ -29,6 +31,13 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
       t.string('model', 64).notNullable();
       t.string('server_time', 32).notNullable();
       t.primary(['database_id', 'app', 'model']);
+    });
+  }
+  if (!(await knex.schema.hasTable(LOCK_TABLE))) {
+    await knex.schema.createTable(LOCK_TABLE, (t) => {
+      dialect.tableOptions(t);
+      t.string('name', 128).primary();
+      t.integer('runs').notNullable().defaultTo(0);
     });
   }
   if (!(await knex.schema.hasTable(RUN_TABLE))) {

@@ -6,8 +6,9 @@ export type SyncEvent =
   | { type: 'phase'; phase: 'prepare' | 'check' | 'plan' | 'fetch' | 'install' | 'report'; message: string }
   | { type: 'remote-up'; remote: string; app: string; instance: string }
   | { type: 'remote-registered'; remote: string }
+  | { type: 'backup'; file: string }
   | { type: 'plan'; models: string[] }
-  | { type: 'model-fetched'; model: string; bytes: number; objects: number }
+  | { type: 'model-fetched'; model: string; bytes: number; objects: number; modifiedAfter?: string }
   | { type: 'rolled-back'; error: unknown };
 
 /** The outcome of one sync run. */
@@ -15,8 +16,12 @@ export interface SyncResult {
   remote: string;
   app: string;
   status: 'success' | 'fetched' | 'dry-run';
-  /** Objects read from the fixtures (installed or compared). */
+  /** Objects read from the fixtures and installed or found unchanged (skipped ones not counted). */
   objects: number;
+  /** Objects `--skip` left out. */
+  skipped: number;
+  /** With `--skip`: where the rejected objects are listed. */
+  rejectsFile?: string;
   fixtures: number;
   models: ModelCounts[];
   serverTime?: string;

@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Knex } from 'knex';
+import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
 import { openDatabase, type Database } from '../dialects/index.js';
 import { ConfigError, FetchError, LockError, RemoteSyncError } from '../errors.js';
 import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord } from '../fixtures/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
 import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
-import { installObjects, type ModelCounts } from '../install/install.js';
+import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
+import type { Reject } from '../install/rejects.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ensureAppTables } from '../schema/app-tables.js';
@@ -15,6 +18,7 @@ import { ensureBookkeeping, REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeep
 import type { SyncEvent, SyncResult } from './events.js';
 import { checkExcludes, planModels } from './plan.js';
 import { findRemote, registerRemote, type RemoteRow } from './registry.js';
+import { isIncremental, modifiedAfterParam, readWatermarks, writeWatermarks } from './watermarks.js';
 
 /** Options of one sync run (the CLI's flags, already parsed). */
 export interface SyncOptions {
@@ -33,6 +37,14 @@ export interface SyncOptions {
   dryRun?: boolean;
   /** Bearer token for the remote (from the environment or config, never a flag). */
   token?: string;
+  /** `-s`: leave out objects that cannot be installed, and what depends on them, listing them in rejects.txt. */
+  skip?: boolean;
+  /** `-N`: no snapshot before the install. */
+  noBackups?: boolean;
+  /** How many backups of this remote and app to keep (default 5). */
+  keepBackups?: number;
+  /** `-F`: ignore the incremental watermarks and fetch every model in full. */
+  full?: boolean;
   /** How long to wait for another sync's lock. */
   lockWaitMs?: number;
   emit?: (event: SyncEvent) => void;
@@ -91,16 +103,18 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
       plan = await planModels(manifest, excluded, writes ? db.knex : undefined, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, options, emit);
+      const watermarks = options.full ? new Map<string, string>() : await readWatermarks(db.knex, registered?.id, manifest.app);
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, options, emit);
       if (options.fetchOnly) {
         return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
       }
     }
 
     emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
-    const counts = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit);
+    const installed = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit);
+    const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
-    return result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started);
+    return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
   } catch (error) {
     if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
@@ -109,15 +123,18 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   }
 }
 
-async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
   const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
   for (const model of plan) {
     const file = fixtureFile(dir, model.name);
-    const fetched = await fetchFixture(endpoint, model.name, `/api/${encodeURIComponent(model.name)}/`, file, { token: options.token });
-    record.models[model.name] = { ...fetched, file: `${model.name}.json` };
-    emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects });
+    const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
+    const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
+    const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
+    const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { token: options.token });
+    record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
+    emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
   }
   await writeFetchManifest(dir, record);
   return record;
@@ -141,37 +158,60 @@ async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[]
   }
 }
 
-async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<ModelCounts[]> {
+async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<InstallResult> {
   const lockKey = `sync:${manifest.app}`;
+  const isDryRun = options.dryRun === true;
   const trx = await db.knex.transaction();
   let locked = false;
   try {
-    if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
-      throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
+    // A dry run only reads: no lock, no backup, no registration; the transaction is rolled back.
+    if (!isDryRun) {
+      if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
+        throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
+      }
+      locked = true;
     }
-    locked = true;
+    let backup: string | undefined;
+    if (!options.noBackups && !isDryRun) {
+      backup = await writeBackup(trx, db.dialect, manifest, path.join(dir, 'backups'));
+      emit({ type: 'backup', file: backup });
+    }
     let remote = registered;
-    if (!remote) {
+    if (!remote && !isDryRun) {
       remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host });
       emit({ type: 'remote-registered', remote: endpoint.hostname });
     }
-    const counts = await installObjects({
-      trx, dialect: db.dialect, manifest, plan, remoteId: remote.id, remote: endpoint.hostname,
+    const result = await installObjects({
+      trx, dialect: db.dialect, manifest, plan, remoteId: remote?.id, remote: endpoint.hostname,
       objects: (model) => readFixtureFile(fixtureFile(dir, model.name)),
-      emit,
+      skip: options.skip, isDryRun, emit,
     });
-    if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
-    locked = false;
-    await db.dialect.unlock(trx, lockKey);
-    if (options.dryRun) await trx.rollback();
+    if (remote && !isDryRun) {
+      if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
+      const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
+      await writeWatermarks(trx, remote.id, manifest.app, watermarks);
+    }
+    if (locked) {
+      locked = false;
+      await db.dialect.unlock(trx, lockKey);
+    }
+    if (isDryRun) await trx.rollback();
     else await trx.commit();
-    return counts;
+    if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
+    if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+    return result;
   } catch (error) {
-    emit({ type: 'rolled-back', error });
+    if (!isDryRun) emit({ type: 'rolled-back', error });
     if (locked) await db.dialect.unlock(trx, lockKey).catch(() => {});
     if (!trx.isCompleted()) await trx.rollback().catch(() => {});
     throw error;
   }
+}
+
+/** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
+async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
+  const lines = rejects.map((r) => `${r.model} ${r.pk === null ? '(no pk)' : `pk=${r.pk}`}: ${r.reason}`);
+  await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
 }
 
 async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
@@ -189,7 +229,8 @@ function emptyCounts(model: string, objects: number): ModelCounts {
 }
 
 function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
-  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0), fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
+  const skipped = models.reduce((n, c) => n + c.skipped, 0);
+  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
 }
 
 export { RemoteSyncError };

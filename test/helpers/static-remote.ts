@@ -21,7 +21,8 @@ export async function startStaticRemote(app: string, models: string[], bodies: R
       res.writeHead(200, headers);
       return res.end(JSON.stringify({ app, instance: 'static', models, server_time: headers['x-server-time'] }));
     }
-    const m = /^\/api\/([^/]+)\/$/.exec(req.url ?? '');
+    // An instance may ignore modified_after and send everything: the upsert is idempotent.
+    const m = /^\/api\/([^/]+)\/(?:modified_after\/[^/]+\/)?$/.exec(req.url ?? '');
     if (!m || !models.includes(m[1])) {
       res.writeHead(404, headers);
       return res.end('{"error":"not found"}');

@@ -88,9 +88,12 @@ describe('the CLI', () => {
     const silent = await cli([...base(), '-S']);
     expect(silent.code).toBe(0);
     expect(silent.out).toBe('');
-    const loud = await cli(base());
+    const loud = await cli([...base(), '-F']);
     expect(loud.out).toContain('Remote host is up');
     expect(loud.out).toContain('Successfully installed 461 objects from 26 fixtures.');
+    // Without -F only what changed since the last run's watermark is fetched: nothing here.
+    const incremental = await cli(base());
+    expect(incremental.out).toContain('Successfully installed 0 objects from 26 fixtures.');
   });
 
   it('exits 1 on a bad payload, naming remote, model, pk and field, with the database unchanged', async () => {

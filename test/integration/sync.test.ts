@@ -9,6 +9,7 @@ import { ModelInstallError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
 import { sync } from '../../src/sync/sync.js';
+import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
@@ -83,14 +84,17 @@ describe.each(dialects)('sync into %s', (dialect) => {
   });
 
   it('propagates updates, new objects, moved links and removed m2m links', async () => {
+    // Changed the way the application would: every change moves its root's last_modified.
     await withDb(source.db.url, async (db) => {
-      await db.knex('hcore_gentity').where({ id: 1 }).update({ name: 'Λιδωρίκι (νέο)' });
+      const now = nowDatetime();
+      await db.knex('hcore_gentity').where({ id: 1 }).update({ name: 'Λιδωρίκι (νέο)', last_modified: now });
       await db.knex('hcore_station').where({ gpoint_ptr_id: 1 }).update({ is_active: 0, owner_id: 2 });
-      await db.knex('hcore_gentity').where({ id: 2 }).update({ water_basin_id: null });
+      await db.knex('hcore_gentity').where({ id: 2 }).update({ water_basin_id: null, last_modified: now });
       const uom = await db.knex('hcore_unitofmeasurement_variables').first();
       await db.knex('hcore_unitofmeasurement_variables').where({ id: uom.id }).del();
-      await db.knex('hcore_variable').insert({ id: 900, descr: 'Νέα μεταβλητή', descr_alt: 'New variable', last_modified: '2026-01-01 00:00:00' });
+      await db.knex('hcore_variable').insert({ id: 900, descr: 'Νέα μεταβλητή', descr_alt: 'New variable', last_modified: now });
       await db.knex('hcore_unitofmeasurement_variables').insert({ unitofmeasurement_id: uom.unitofmeasurement_id, variable_id: 900 });
+      await db.knex('hcore_unitofmeasurement').where({ id: uom.unitofmeasurement_id }).update({ last_modified: now });
     });
     const result = await run();
     const counts = Object.fromEntries(result.models.map((m) => [m.model, m]));
@@ -104,8 +108,8 @@ describe.each(dialects)('sync into %s', (dialect) => {
   it('rolls back every table when the last model has a bad object', async () => {
     await withDb(source.db.url, async (db) => {
       const ts = await db.knex('hcore_timeseries').orderBy('id', 'desc').first();
-      await db.knex('hcore_timeseries').insert({ ...ts, id: 999, name: 'x'.repeat(250) });
-      await db.knex('hcore_gentity').where({ id: 3 }).update({ name: 'changed before the failure' });
+      await db.knex('hcore_timeseries').insert({ ...ts, id: 999, name: 'x'.repeat(250), last_modified: nowDatetime() });
+      await db.knex('hcore_gentity').where({ id: 3 }).update({ name: 'changed before the failure', last_modified: nowDatetime() });
     });
     const before = await tableDigests(target.url, manifest);
     const error = await run().catch((e: unknown) => e);

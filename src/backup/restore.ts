@@ -1,0 +1,83 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import { openDatabase } from '../dialects/index.js';
+import { ConfigError } from '../errors.js';
+import { loadManifest } from '../manifest/load-manifest.js';
+import type { AppManifest } from '../manifest/types.js';
+import { ensureAppTables } from '../schema/app-tables.js';
+import { ensureBookkeeping } from '../schema/bookkeeping.js';
+import { backupTables } from './backup.js';
+
+/** Options of `remotesyncdb restore`. */
+export interface RestoreOptions { file: string; db?: string; /** Overrides the manifest recorded in the backup. */ app?: string }
+
+const BATCH = 500;
+
+/**
+ * Bring the app's and bookkeeping tables back to a backup, in one transaction: every table the
+ * backup holds is emptied and refilled with its rows, FK checks deferred to the commit.
+ */
+export async function restore(options: RestoreOptions): Promise<{ tables: number; rows: number }> {
+  const lines = createInterface({ input: createReadStream(options.file).pipe(createGunzip()), crlfDelay: Infinity });
+  const iterator = lines[Symbol.asyncIterator]();
+  let header: { format?: string; app?: string; manifest?: string; tables?: string[] };
+  try {
+    const first = await iterator.next();
+    header = JSON.parse(first.value ?? '');
+  } catch (error) {
+    throw new ConfigError(`restore: ${options.file} is not a remotesyncdb backup (${(error as Error).message})`, { meta: { file: options.file } });
+  }
+  if (header.format !== 'remotesyncdb-backup' || !header.app) throw new ConfigError(`restore: ${options.file} is not a remotesyncdb backup`, { meta: { file: options.file } });
+  const manifest: AppManifest = loadManifest(options.app ?? header.manifest ?? header.app);
+  const known = new Map(backupTables(manifest).map((t) => [t.table, t]));
+  const db = openDatabase(options.db);
+  let rows = 0;
+  let tables = 0;
+  try {
+    await ensureBookkeeping(db.knex, db.dialect);
+    await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+    await db.knex.transaction(async (trx) => {
+      await db.dialect.deferConstraints(trx);
+      // Empty app tables before the registry they reference.
+      for (const { table } of [...backupTables(manifest)].reverse()) if (header.tables?.includes(table)) await trx(table).del();
+      let table: string | undefined;
+      let batch: Record<string, unknown>[] = [];
+      const flush = async () => {
+        if (table && batch.length > 0) await trx(table).insert(batch);
+        rows += batch.length;
+        batch = [];
+      };
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        if (!next.value.trim()) continue;
+        const line = JSON.parse(next.value) as Record<string, unknown>;
+        if (typeof line.table === 'string' && Object.keys(line).length === 1) {
+          await flush();
+          if (table) await resetIfSerial(table);
+          if (!known.has(line.table)) throw new ConfigError(`restore: the backup holds table ${line.table}, which app ${manifest.app} does not have`);
+          table = line.table;
+          tables++;
+          continue;
+        }
+        batch.push(Object.fromEntries(Object.entries(line).map(([k, v]) => [k, decode(v)])));
+        if (batch.length >= BATCH) await flush();
+      }
+      await flush();
+      if (table) await resetIfSerial(table);
+
+      async function resetIfSerial(name: string) {
+        const spec = known.get(name)!;
+        if (spec.isKeyed) await db.dialect.resetSequence(trx, name, spec.orderBy);
+      }
+    });
+  } finally {
+    await db.knex.destroy();
+  }
+  return { tables, rows };
+}
+
+function decode(value: unknown): unknown {
+  if (value && typeof value === 'object' && '$b64' in value) return Buffer.from((value as { $b64: string }).$b64, 'base64');
+  if (value && typeof value === 'object' && '$json' in value) return JSON.stringify((value as { $json: unknown }).$json);
+  return value;
+}

@@ -1,0 +1,68 @@
+import type { DialectAdapter } from '../dialects/index.js';
+import type { AppManifest, FkDef, M2mDef, ModelDef } from '../manifest/types.js';
+import { toColumnValue, ValueError } from '../values/values.js';
+import type { FixtureObject } from './fixture-object.js';
+
+/** Something wrong with one field of one object. */
+export class ObjectProblem extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field} ${message}`);
+  }
+}
+
+/** A fixture object turned into column values, with its links still as remote pks. */
+export interface DecodedObject {
+  pk: number;
+  /** Plain columns, bound-ready (the root's lastModified column is left out: it is the local write time). */
+  row: Record<string, unknown>;
+  fks: Array<{ fk: FkDef; target: number | null }>;
+  /** Auto m2m lists the payload carries (a missing key leaves that object's links alone). */
+  m2m: Array<{ m2m: M2mDef; targets: number[] }>;
+  /** Keys the manifest does not declare (warned about, never used). */
+  unknown: string[];
+}
+
+/** Keys every payload may carry that are never copied: the remote's own origin tags. */
+const DROPPED_KEYS = new Set(['original_id', 'original_db', 'original_db_id']);
+
+/** The lastModified column when the model itself is a root that declares one. */
+export function ownLastModified(model: ModelDef): string | undefined {
+  return model.parent === undefined ? model.lastModified : undefined;
+}
+
+/** Check and convert one object's fields; throws an ObjectProblem naming the field. */
+export function decodeObject(manifest: AppManifest, model: ModelDef, object: FixtureObject, dialect: DialectAdapter): DecodedObject {
+  const lastModified = ownLastModified(model);
+  const row: Record<string, unknown> = {};
+  for (const field of model.fields) {
+    if (field.name === lastModified) continue;
+    try {
+      row[field.name] = toColumnValue(field, object.fields[field.name], dialect);
+    } catch (error) {
+      if (error instanceof ValueError) throw new ObjectProblem(field.name, error.message);
+      throw error;
+    }
+  }
+  const fks: DecodedObject['fks'] = [];
+  for (const fk of model.fks) {
+    const value = object.fields[fk.name];
+    if (value === null || value === undefined) {
+      if (!fk.isNullable) throw new ObjectProblem(fk.name, value === null ? 'is null but the foreign key is NOT NULL' : 'is missing from the payload (a NOT NULL foreign key)');
+      fks.push({ fk, target: null });
+      continue;
+    }
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new ObjectProblem(fk.name, `expects the pk of a ${fk.to}, got ${JSON.stringify(value)}`);
+    fks.push({ fk, target: value });
+  }
+  const m2m: DecodedObject['m2m'] = [];
+  for (const link of model.m2m) {
+    const value = object.fields[link.name];
+    if (link.kind !== 'auto' || value === undefined) continue;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'number' || !Number.isSafeInteger(v))) {
+      throw new ObjectProblem(link.name, `expects a list of ${link.to} pks, got ${JSON.stringify(value)}`);
+    }
+    m2m.push({ m2m: link, targets: value as number[] });
+  }
+  const unknown = Object.keys(object.fields).filter((key) => !DROPPED_KEYS.has(key) && key !== lastModified && !model.fields.some((f) => f.name === key) && !model.fks.some((f) => f.name === key) && !model.m2m.some((m) => m.name === key));
+  return { pk: object.pk, row, fks, m2m, unknown };
+}
