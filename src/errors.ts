@@ -80,3 +80,13 @@ export function maskSecrets(text: string): string {
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)\S*@/gi, '$1***@')
     .replace(/(Bearer\s+)[^\s"']+/gi, '$1***');
 }
+
+/**
+ * The driver's own words of a database error, without the statement knex prefixes to it
+ * (`<sql> - <message>`): a statement can hold thousands of values, and data is not for logs.
+ */
+export function databaseMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cut = message.lastIndexOf(' - ');
+  return cut >= 0 && /^\s*(insert|update|delete|select|with|create|alter)\b/i.test(message) ? message.slice(cut + 3) : message;
+}

@@ -7,6 +7,7 @@ import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import { ensureAppTables } from '../schema/app-tables.js';
 import { ensureBookkeeping } from '../schema/bookkeeping.js';
+import { insertRows } from '../install/insert.js';
 import { backupTables } from './backup.js';
 
 /** Options of `remotesyncdb restore`. */
@@ -44,7 +45,7 @@ export async function restore(options: RestoreOptions): Promise<{ tables: number
       let table: string | undefined;
       let batch: Record<string, unknown>[] = [];
       const flush = async () => {
-        if (table && batch.length > 0) await trx(table).insert(batch);
+        if (table && batch.length > 0) await insertRows(trx, table, batch);
         rows += batch.length;
         batch = [];
       };

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { maskSecrets, RemoteSyncError } from '../errors.js';
+import { databaseMessage, maskSecrets, RemoteSyncError } from '../errors.js';
 import type { ModelCounts } from '../install/install.js';
 import type { SyncEvent, SyncResult } from '../sync/events.js';
 
@@ -42,7 +42,7 @@ export class Renderer {
 
   /** Errors always reach stderr, masked. */
   error(error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof RemoteSyncError ? error.message : databaseMessage(error);
     this.line(this.options.stderr, `remotesyncdb: error: ${maskSecrets(message)}`);
     if (this.options.verbosity >= 2 && error instanceof Error && error.stack) this.options.stderr.write(`${maskSecrets(error.stack)}\n`);
     const cause = error instanceof Error ? (error.cause as Error | undefined) : undefined;

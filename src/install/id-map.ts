@@ -11,6 +11,7 @@ import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 export class IdMaps {
   private readonly maps = new Map<string, Map<number, number>>();
   private readonly present = new Map<string, Set<number>>();
+  private readonly tables = new Map<string, boolean>();
 
   constructor(
     private readonly trx: Knex.Transaction,
@@ -25,18 +26,23 @@ export class IdMaps {
     if (!map) {
       map = new Map();
       // A dry run may look at a database whose tables do not exist yet: everything is new.
-      const rows = !(await this.trx.schema.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId);
+      const rows = !(await this.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId);
       for (const row of rows) map.set(Number(row.original), Number(row.id));
       this.maps.set(root.name, map);
     }
     if (model.parent !== undefined && !this.present.has(model.name)) {
-      const rows = map.size === 0 ? [] : await this.trx(model.table)
+      const rows = !(await this.hasTable(model.table)) ? [] : await this.trx(model.table)
         .join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`)
         .select(`${root.table}.${ORIGINAL_ID} as original`)
         .where(`${root.table}.${ORIGINAL_DB}`, this.remoteId);
       this.present.set(model.name, new Set(rows.map((r) => Number(r.original))));
     }
     return map;
+  }
+
+  private async hasTable(table: string): Promise<boolean> {
+    if (!this.tables.has(table)) this.tables.set(table, await this.trx.schema.hasTable(table));
+    return this.tables.get(table)!;
   }
 
   /** The local id of a remote object of `model`, if its row exists at that model's level. */

@@ -1,13 +1,13 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
-import { ModelInstallError, RemoteSyncError } from '../errors.js';
+import { databaseMessage, ModelInstallError, RemoteSyncError } from '../errors.js';
 import type { AppManifest, FkDef, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { canonical, nowDatetime } from '../values/values.js';
 import { decodeObject, ObjectProblem, ownLastModified } from './decode-object.js';
 import { checkFixtureObject, type FixtureObject } from './fixture-object.js';
 import { IdMaps } from './id-map.js';
-import { batchSize, insertReturningIds } from './insert.js';
+import { batchSize, insertReturningIds, insertRows } from './insert.js';
 import { linkM2m, type PendingM2m } from './m2m.js';
 import { Placeholders } from './placeholders.js';
 import { findRejects, type Reject, type RejectSet } from './rejects.js';
@@ -190,7 +190,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
           tally.inserted.add(ids[i]);
         });
       } else {
-        if (!isDryRun) await trx(model.table).insert(inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! })));
+        if (!isDryRun) await insertRows(trx, model.table, inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! })));
         idMaps.markPresent(model, inserts.map(({ pk }) => pk));
         for (const { pk } of inserts) {
           tally.inserted.add(rootMap.get(pk)!);
@@ -206,7 +206,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       } catch (error) {
         if (error instanceof RemoteSyncError) throw error;
         const pks = batch.map((o) => o.pk);
-        throw new ModelInstallError(`${remote}: ${model.name}: the database refused the objects pk=${Math.min(...pks)}..${Math.max(...pks)}: ${(error as Error).message}`, { meta: { remote, model: model.name }, cause: error });
+        throw new ModelInstallError(`${remote}: ${model.name}: the database refused the objects pk=${Math.min(...pks)}..${Math.max(...pks)}: ${databaseMessage(error)}`, { meta: { remote, model: model.name }, cause: error });
       }
       batch = [];
     };

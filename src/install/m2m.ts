@@ -1,4 +1,5 @@
 import type { M2mDef, ModelDef } from '../manifest/types.js';
+import { insertRows } from './insert.js';
 import type { LinkContext } from './rewire.js';
 
 /** The remote's link list of one object's auto m2m field. */
@@ -53,7 +54,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         if (changed) ctx.touched(model, ownerId);
       });
       if (ctx.isDryRun) continue;
-      for (let j = 0; j < inserts.length; j += IN_BATCH) await ctx.trx(m2m.table).insert(inserts.slice(j, j + IN_BATCH));
+      for (let j = 0; j < inserts.length; j += IN_BATCH) await insertRows(ctx.trx, m2m.table, inserts.slice(j, j + IN_BATCH));
       for (const [s, t] of deletes) await ctx.trx(m2m.table).where({ [m2m.source]: s, [m2m.target]: t }).del();
     }
   }
