@@ -15,7 +15,9 @@ import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
 import { exitCodeOf, EXIT } from './exit-codes.js';
+import { TerminalProgress } from './progress.js';
 import { Renderer } from './render.js';
+import type { SyncEvent } from '../sync/events.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -87,13 +89,24 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           return true;
         }),
       run(async (args) => {
-        const result = await sync({
+        // listr2 on a terminal; plain timestamped lines otherwise (cron, logs); nothing with -S/--json.
+        const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? new TerminalProgress(io.stdout) : undefined;
+        progress?.start();
+        const emit = progress ? (e: SyncEvent) => { if (e.type === 'warning') renderer.event(e); else progress.event(e); } : renderer.event;
+        let result;
+        try {
+          result = await sync({
           app: args.app as string, remote: args.remote as string, port: args.port as number | undefined,
           exclude: list(args.exclude), workDir: args['work-dir'] as string | undefined, db: dbOf(args),
           fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']), full: Boolean(args.full),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
-          token: io.env.REMOTESYNCDB_TOKEN || undefined, emit: renderer.event,
+          token: io.env.REMOTESYNCDB_TOKEN || undefined, emit,
         });
+        } catch (error) {
+          await progress?.finish(error);
+          throw error;
+        }
+        await progress?.finish();
         renderer.summary(result);
       }))
     .command('serve', 'Serve a database as a remote instance over HTTP (read-only)', (y) =>
