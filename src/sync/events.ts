@@ -27,4 +27,6 @@ export interface SyncResult {
   serverTime?: string;
   workDir: string;
   durationMs: number;
+  /** Milliseconds per phase: fetchMs, backupMs, insertMs (parse + insert), rewireMs, commitMs. */
+  timings?: Record<string, number>;
 }

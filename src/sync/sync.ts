@@ -61,7 +61,15 @@ const LOCK_WAIT_MS = 10_000;
 export async function sync(options: SyncOptions): Promise<SyncResult> {
   const started = Date.now();
   const startedAt = new Date().toISOString();
-  const emit = options.emit ?? (() => {});
+  const marks: Marks = {};
+  const emitOuter = options.emit ?? (() => {});
+  // Phase boundaries, for the timings of the result (`npm run bench` reads them).
+  const emit = (event: SyncEvent) => {
+    if (event.type === 'phase') marks[event.phase] ??= Date.now();
+    else if (event.type === 'rewiring') marks.rewire = Date.now();
+    else if (event.type === 'model-installing') marks.insert ??= Date.now();
+    emitOuter(event);
+  };
   // Everything checkable without network or database first: exit 2 before any access.
   const manifest = loadManifest(options.app);
   const excluded = checkExcludes(manifest, options.exclude ?? []);
@@ -111,10 +119,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     }
 
     emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
-    const installed = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit);
+    const installed = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks);
     const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
-    return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
+    return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), timings: timings(marks), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
   } catch (error) {
     if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
@@ -158,7 +166,7 @@ async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[]
   }
 }
 
-async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<InstallResult> {
+async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks): Promise<InstallResult> {
   const lockKey = `sync:${manifest.app}`;
   const isDryRun = options.dryRun === true;
   const trx = await db.knex.transaction();
@@ -195,8 +203,10 @@ async function installInTransaction(db: Database, manifest: AppManifest, plan: M
       locked = false;
       await db.dialect.unlock(trx, lockKey);
     }
+    marks.commit = Date.now();
     if (isDryRun) await trx.rollback();
     else await trx.commit();
+    marks.done = Date.now();
     if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
     if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
     return result;
@@ -222,6 +232,22 @@ async function recordRun(knex: Knex, run: { startedAt: string; remote: string; a
     counts: run.counts ? JSON.stringify(run.counts) : null,
     error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
   });
+}
+
+/** When each phase began (ms since the epoch). */
+type Marks = Partial<Record<'prepare' | 'check' | 'plan' | 'fetch' | 'install' | 'report' | 'insert' | 'rewire' | 'commit' | 'done', number>>;
+
+/** Milliseconds per phase, from the marks that were reached. */
+function timings(marks: Marks): Record<string, number> {
+  const span = (from?: number, to?: number) => (from !== undefined && to !== undefined ? to - from : undefined);
+  const out: Record<string, number | undefined> = {
+    fetchMs: span(marks.fetch, marks.install),
+    backupMs: span(marks.install, marks.insert),
+    insertMs: span(marks.insert, marks.rewire),
+    rewireMs: span(marks.rewire, marks.commit),
+    commitMs: span(marks.commit, marks.done),
+  };
+  return Object.fromEntries(Object.entries(out).filter((e): e is [string, number] => e[1] !== undefined));
 }
 
 function emptyCounts(model: string, objects: number): ModelCounts {
