@@ -5,8 +5,10 @@ import { main } from '../dist/cli/index.js';
 let stop;
 const stopSignal = new Promise((resolve) => { stop = resolve; });
 let interrupted = false;
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+// DESIGN §7: a sync stopped by a signal has failed and was rolled back: exit 1.
+for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
+    const code = servingOnly ? 0 : 1;
     if (interrupted) process.exit(code);
     interrupted = true;
     stop();

@@ -16,7 +16,7 @@ export async function addRemote(options: AddRemoteOptions): Promise<RemoteRow> {
   const db = openDatabase(options.db);
   try {
     await ensureBookkeeping(db.knex, db.dialect);
-    return await registerRemote(db.knex, { hostname: endpoint.hostname, name: options.name, descr: options.descr, ipAddress: endpoint.host });
+    return await registerRemote(db.knex, { hostname: endpoint.hostname, name: options.name, descr: options.descr, ipAddress: endpoint.host, isTls: endpoint.isTls });
   } finally {
     await db.knex.destroy();
   }

@@ -10,7 +10,9 @@ import { init } from '../admin/init.js';
 import { loaddata } from '../admin/loaddata.js';
 import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { DEFAULT_DB } from '../dialects/index.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, RemoteSyncError } from '../errors.js';
+import { parseRemote } from '../fixtures/remote-endpoint.js';
+import { loadConfig, tokenFor } from '../config.js';
 import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
@@ -47,22 +49,36 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     });
     return renderer;
   };
-  const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || DEFAULT_DB;
+  // Precedence: flags > environment > config file > defaults.
+  const configOf = (args: Record<string, unknown>) => loadConfig(args.config as string | undefined, io.env);
+  const appOf = (args: Record<string, unknown>) => (args.app as string | undefined) ?? configOf(args).app ?? 'hcore';
+  const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || configOf(args).db || DEFAULT_DB;
   const run = (handler: (args: Record<string, unknown>) => Promise<number | void>) => async (args: Record<string, unknown>) => {
     const r = rendererFor(args);
     try {
       code = (await handler(args)) ?? EXIT.ok;
     } catch (error) {
-      r.failure(error, args.remote as string | undefined);
+      r.failure(error, remoteOf(error, args));
       r.error(error);
       code = exitCodeOf(error);
     }
   };
+  /** The remote's identity for a failure report: what the error names, else what -r/-p form. */
+  const remoteOf = (error: unknown, args: Record<string, unknown>): string | undefined => {
+    if (error instanceof RemoteSyncError && typeof error.meta.remote === 'string') return error.meta.remote;
+    if (typeof args.remote !== 'string') return undefined;
+    try {
+      return parseRemote(args.remote, args.port as number | undefined).hostname;
+    } catch {
+      return args.remote;
+    }
+  };
   const common = (y: Argv) =>
     y
-      .option('app', { alias: 'a', type: 'string', default: 'hcore', describe: 'App: a bundled name (hcore) or a manifest .json path' })
+      .option('app', { alias: 'a', type: 'string', describe: 'App: a bundled name or a manifest .json path [default: hcore]' })
       .option('db', { type: 'string', describe: `Local database: postgres://user@host:port/db, mysql://user@host:port/db, sqlite:PATH or a file path [env DATABASE_URL] [default: ${DEFAULT_DB}]` })
-      .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' });
+      .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' })
+      .option('config', { type: 'string', describe: 'Config file [default: ./remotesyncdb.config.json, else ~/.config/remotesyncdb/config.json]' });
 
   const parser = yargs()
     .scriptName('remotesyncdb')
@@ -93,14 +109,15 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? new TerminalProgress(io.stdout) : undefined;
         progress?.start();
         const emit = progress ? (e: SyncEvent) => { if (e.type === 'warning') renderer.event(e); else progress.event(e); } : renderer.event;
+        const config = configOf(args);
         let result;
         try {
           result = await sync({
-          app: args.app as string, remote: args.remote as string, port: args.port as number | undefined,
-          exclude: list(args.exclude), workDir: args['work-dir'] as string | undefined, db: dbOf(args),
+          app: appOf(args), remote: args.remote as string, port: args.port as number | undefined,
+          exclude: list(args.exclude), workDir: (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || config.workDir, db: dbOf(args),
           fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']), full: Boolean(args.full),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
-          token: io.env.REMOTESYNCDB_TOKEN || undefined, emit,
+          tokenFor: (hostname) => tokenFor(hostname, io.env, config), emit,
         });
         } catch (error) {
           await progress?.finish(error);
@@ -116,22 +133,22 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('instance', { type: 'string', describe: 'The instance name shown in GET /api/ [default: this host name]' }),
       run(async (args) => {
         const tokens = list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']);
-        const server = await serve({ app: args.app as string, db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, onError: (e) => renderer.error(e) });
-        renderer.info(`Serving ${args.app} from ${dbOf(args).replace(/:[^:@/]*@/, ':***@')} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
+        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, onError: (e) => renderer.error(e) });
+        renderer.info(`Serving ${appOf(args)} from ${dbOf(args).replace(/:[^:@/]*@/, ':***@')} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();
       }))
     .command('init', "Create an app's tables and the bookkeeping tables, or add origin tags to existing tables", common, run(async (args) => {
-      const r = await init({ app: args.app as string, db: dbOf(args) });
+      const r = await init({ app: appOf(args), db: dbOf(args) });
       renderer.info(`Created ${r.created.length} table(s)${r.tagged.length ? `, added origin tags to ${r.tagged.join(', ')}` : ''}.`, 0);
     }))
     .command('loaddata <files..>', "Load fixtures keeping their pks, as this database's own (untagged) data", common, run(async (args) => {
-      const n = await loaddata({ app: args.app as string, db: dbOf(args), files: args.files as string[] });
+      const n = await loaddata({ app: appOf(args), db: dbOf(args), files: args.files as string[] });
       renderer.info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
     }))
     .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', (y) =>
       common(y).option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' }), run(async (args) => {
-      await dumpdata({ app: args.app as string, db: dbOf(args), models: list(args.models), out: io.stdout });
+      await dumpdata({ app: appOf(args), db: dbOf(args), models: list(args.models), out: io.stdout });
     }))
     .command('remote', 'Manage the registry of remotes', (y) =>
       y
@@ -149,7 +166,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .command('remove <name>', 'Unregister a remote (refuses while rows come from it, unless --purge)', (z) =>
           common(z).option('purge', { type: 'boolean', describe: "Also delete the app's rows that came from it" }),
           run(async (args) => {
-            const r = await removeRemote({ db: dbOf(args), app: args.app as string, name: String(args.name), purge: Boolean(args.purge) });
+            const r = await removeRemote({ db: dbOf(args), app: appOf(args), name: String(args.name), purge: Boolean(args.purge) });
             renderer.info(`Removed remote ${r.remote.name}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
           }))
         .demandCommand(1, 'remote: say add, list or remove'))
@@ -193,6 +210,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     if (output) io.stdout.write(`${output}\n`);
   } catch (error) {
     const usage = error instanceof ConfigError ? error : new ConfigError(error instanceof Error ? error.message : String(error));
+    // --json promises one document on stdout, a usage error included.
+    if (argv.includes('--json') && !argv.includes('-S') && !argv.includes('--silent')) {
+      new Renderer({ stdout: io.stdout, stderr: io.stderr, verbosity: 1, isSilent: false, isJson: true, hasTimestamps: false }).failure(usage);
+    }
     renderer.error(usage);
     io.stderr.write('Run "remotesyncdb --help" for usage.\n');
     return EXIT.usage;

@@ -29,6 +29,9 @@ export const mysqlAdapter: DialectAdapter = {
         charset: 'utf8mb4',
         timezone: 'Z',
         dateStrings: true,
+        // JSON comes back as its text, parsed by readJson: MariaDB's JSON is LONGTEXT and
+        // MySQL's is JSON, and a JSON value that is a bare string must not be parsed twice.
+        jsonStrings: true,
         supportBigNumbers: true,
         multipleStatements: false,
       },
@@ -62,7 +65,7 @@ export const mysqlAdapter: DialectAdapter = {
     t.collate('utf8mb4_unicode_ci');
   },
   bindBoolean: (v) => (v ? 1 : 0),
-  // MariaDB's JSON is LONGTEXT: it comes back as text.
+  // Always text (jsonStrings): parse it once.
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
   async deferConstraints(trx) {
     await trx.raw('SET FOREIGN_KEY_CHECKS = 0');

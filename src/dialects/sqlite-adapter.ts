@@ -59,6 +59,8 @@ export const sqliteAdapter: DialectAdapter = {
   // SQLite's RESERVED lock until commit or rollback, and a killed process releases it.
   // https://www.sqlite.org/lockingv3.html
   async tryLock(conn, key, waitMs) {
+    // No lock table: no sync ever prepared this database (a first --fetch-only); nothing to guard.
+    if (!(await conn.schema.hasTable(LOCK_TABLE))) return true;
     await conn.raw(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(waitMs))}`);
     try {
       await conn.raw(`INSERT INTO ${LOCK_TABLE} (name, runs) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET runs = runs + 1`, [key]);

@@ -169,7 +169,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
         for (const { fk, target } of deferred) pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target, current: current[fk.column] as number | null });
         const changed: Record<string, unknown> = {};
         for (const field of model.fields) {
-          if (field.name in row && canonical(field, row[field.name], dialect) !== canonical(field, current[field.name], dialect)) changed[field.name] = row[field.name];
+          if (field.name in row && canonical(field, row[field.name], dialect, true) !== canonical(field, current[field.name], dialect)) changed[field.name] = row[field.name];
         }
         for (const fk of model.fks) {
           if (fk.column in row && numOrNull(row[fk.column]) !== numOrNull(current[fk.column])) changed[fk.column] = row[fk.column];
@@ -215,7 +215,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       position++;
       tally.objects++;
       if (rejects) {
-        const pk = (raw as { pk?: unknown })?.pk;
+        const rawPk = (raw as { pk?: unknown })?.pk;
+        const pk = typeof rawPk === 'string' && /^\d+$/.test(rawPk) ? Number(rawPk) : rawPk;
         if (typeof pk !== 'number' || rejects.has(model, pk) || seen.has(pk)) {
           tally.skipped++;
           if (typeof pk === 'number' && !rejectList.some((r) => r.model === model.name && r.pk === pk)) rejectList.push({ model: model.name, pk, reason: 'left out with the rest of its MTI chain' });

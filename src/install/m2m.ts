@@ -28,7 +28,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
     if (m2m.kind !== 'auto') continue;
     const owners = await ctx.idMaps.of(model);
     const targetModel = ctx.manifest.models.get(m2m.to)!;
-    await ctx.idMaps.of(targetModel);
+    const theirs = new Set((await ctx.idMaps.of(targetModel)).values());
     for (let i = 0; i < items.length; i += IN_BATCH) {
       const slice = items.slice(i, i + IN_BATCH);
       const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
@@ -50,7 +50,9 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         const have = existing.get(ownerId)!;
         let changed = false;
         for (const t of wanted) if (!have.has(t)) { inserts.push({ [m2m.source]: ownerId, [m2m.target]: t }); changed = true; }
-        for (const t of have) if (!wanted.has(t)) { deletes.push([ownerId, t]); changed = true; }
+        // Only links to this remote's objects are the remote's to remove; a link to a local-only
+        // row (or another remote's) was made here, and local rows are never touched.
+        for (const t of have) if (!wanted.has(t) && theirs.has(t)) { deletes.push([ownerId, t]); changed = true; }
         if (changed) ctx.touched(model, ownerId);
       });
       if (ctx.isDryRun) continue;

@@ -21,6 +21,7 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
       t.string('hostname', 255).notNullable().unique();
       t.text('descr').nullable();
       t.string('last_sync', 32).nullable();
+      t.boolean('is_tls').notNullable().defaultTo(false);
     });
   }
   if (!(await knex.schema.hasTable(WATERMARK_TABLE))) {

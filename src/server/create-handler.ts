@@ -14,6 +14,8 @@ export interface HandlerOptions {
   instance: string;
   /** When non-empty, every request needs `Authorization: Bearer <one of these>`. */
   tokens?: readonly string[];
+  /** Models whose table does not exist in this database (answer 404). */
+  missing?: readonly string[];
   /** Called on a failure while streaming (headers already sent). */
   onError?: (error: unknown) => void;
 }
@@ -32,6 +34,15 @@ function isAuthorized(header: string | undefined, tokens: readonly string[]): bo
   let ok = false;
   for (const token of tokens) ok = timingSafeEqual(presented, digest(token)) || ok;
   return ok && match !== null;
+}
+
+/** decodeURIComponent, or undefined for a malformed escape. */
+function safeDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -56,15 +67,16 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
         return send(res, 200, { app: manifest.app, instance: options.instance, models: served.map((m) => m.name), server_time: serverTime() });
       }
       const m = /^\/api\/([^/]+)\/(?:modified_after\/([^/]+)\/?)?$/.exec(path);
-      const model = m ? getModel(manifest, decodeURIComponent(m[1])) : undefined;
-      if (!m || !model || model.isPrivate) return send(res, 404, { error: m ? `no model ${JSON.stringify(decodeURIComponent(m[1]))} is served by this instance` : 'not found' });
+      const name = m ? safeDecode(m[1]) : undefined;
+      const model = name === undefined ? undefined : getModel(manifest, name);
+      if (!m || !model || model.isPrivate || options.missing?.includes(model.name)) return send(res, 404, { error: m ? `no model ${JSON.stringify(name ?? m[1])} is served by this instance` : 'not found' });
       let filter: ModifiedAfter | undefined;
       if (m[2] !== undefined) {
-        if (!manifest.models.get(model.root)!.lastModified) return send(res, 400, { error: `${model.name} has no lastModified column: fetch it in full` });
+        if (!manifest.models.get(model.root)!.lastModified) return send(res, 404, { error: `${model.name} has no lastModified column: fetch it in full` });
         try {
-          filter = { after: normalizeDatetime(decodeURIComponent(m[2])) };
+          filter = { after: normalizeDatetime(safeDecode(m[2]) ?? '') };
         } catch (error) {
-          if (error instanceof ValueError) return send(res, 400, { error: `modified_after: ${error.message}` });
+          if (error instanceof ValueError) return send(res, 404, { error: `modified_after: ${error.message}` });
           throw error;
         }
       }

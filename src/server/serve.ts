@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { openDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
-import { ensureAppTables } from '../schema/app-tables.js';
-import { ensureBookkeeping } from '../schema/bookkeeping.js';
+import { ConfigError } from '../errors.js';
 import { createHandler } from './create-handler.js';
 
 /** Options of `remotesyncdb serve`. */
@@ -31,15 +30,20 @@ export interface ServeResult {
 export async function serve(options: ServeOptions): Promise<ServeResult> {
   const manifest = loadManifest(options.app);
   const db = openDatabase(options.db);
+  // Read-only: serve never creates or alters anything. A model whose table is missing answers 404.
+  const missing: string[] = [];
   try {
-    await ensureBookkeeping(db.knex, db.dialect);
-    await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+    for (const model of manifest.models.values()) if (!model.isPrivate && !(await db.knex.schema.hasTable(model.table))) missing.push(model.name);
   } catch (error) {
     await db.knex.destroy();
     throw error;
   }
+  if (missing.length === manifest.models.size) {
+    await db.knex.destroy();
+    throw new ConfigError(`serve: ${db.display} has none of the tables of app ${manifest.app}; load data first (remotesyncdb loaddata, or init)`);
+  }
   const host = options.host ?? '127.0.0.1';
-  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError });
+  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing });
   const server = http.createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

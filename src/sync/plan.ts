@@ -4,6 +4,16 @@ import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
 
+/** Whether the database holds rows of `model` (at its own MTI level) that came from the remote. */
+async function hasRowsOf(knex: Knex | Knex.Transaction, manifest: AppManifest, model: ModelDef, remoteId: number): Promise<boolean> {
+  const root = manifest.models.get(model.root)!;
+  if (!(await knex.schema.hasTable(model.table)) || !(await knex.schema.hasTable(root.table))) return false;
+  const query = model.parent === undefined
+    ? knex(model.table).where(ORIGINAL_DB, remoteId)
+    : knex(model.table).join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`).where(`${root.table}.${ORIGINAL_DB}`, remoteId);
+  return (await query.first()) !== undefined;
+}
+
 /** Check `-e` names against the manifest (before any network or database access). */
 export function checkExcludes(manifest: AppManifest, exclude: readonly string[]): Set<string> {
   const unknown = exclude.filter((name) => !manifest.models.has(name));
@@ -28,8 +38,7 @@ export async function planModels(manifest: AppManifest, excluded: ReadonlySet<st
     if (model.parent && !planned.has(model.parent)) problems.push(`${model.name}: its parent ${model.parent} is ${why(model.parent)}; an MTI child cannot be installed without it`);
     for (const fk of model.fks) {
       if (fk.isNullable || planned.has(fk.to)) continue;
-      const target = manifest.models.get(manifest.models.get(fk.to)!.root)!;
-      const local = knex && remoteId !== undefined && (await knex.schema.hasTable(target.table)) ? await knex(target.table).where(ORIGINAL_DB, remoteId).first() : undefined;
+      const local = knex && remoteId !== undefined ? await hasRowsOf(knex, manifest, manifest.models.get(fk.to)!, remoteId) : false;
       if (!local) problems.push(`${model.name}.${fk.name} is a NOT NULL foreign key to ${fk.to}, which is ${why(fk.to)} and has no local rows from this remote; do not exclude ${fk.to}, or exclude ${model.name} too`);
     }
   }

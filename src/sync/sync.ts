@@ -12,6 +12,7 @@ import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageD
 import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
 import { loadManifest } from '../manifest/load-manifest.js';
+import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ensureAppTables } from '../schema/app-tables.js';
 import { ensureBookkeeping, REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeeping.js';
@@ -37,6 +38,8 @@ export interface SyncOptions {
   dryRun?: boolean;
   /** Bearer token for the remote (from the environment or config, never a flag). */
   token?: string;
+  /** The token for a remote's identity `host[:port]`, when `token` is not given (per-remote tokens of the config file). */
+  tokenFor?: (hostname: string) => string | undefined;
   /** `-s`: leave out objects that cannot be installed, and what depends on them, listing them in rejects.txt. */
   skip?: boolean;
   /** `-N`: no snapshot before the install. */
@@ -72,25 +75,48 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   };
   // Everything checkable without network or database first: exit 2 before any access.
   const manifest = loadManifest(options.app);
+  dependencyOrder(manifest);
   const excluded = checkExcludes(manifest, options.exclude ?? []);
   if (options.resume && options.fetchOnly) throw new ConfigError('--resume and --fetch-only exclude each other');
-  const endpointGuess = parseRemote(options.remote, options.port);
+  let guess: RemoteEndpoint | undefined;
+  let guessError: unknown;
+  try {
+    guess = parseRemote(options.remote, options.port);
+  } catch (error) {
+    // Not host-shaped: it may still be the name of a registered remote (looked up below).
+    if (options.port !== undefined || !(error instanceof ConfigError)) throw error;
+    guessError = error;
+  }
   const workDir = options.workDir ?? defaultWorkDir();
   const db = openDatabase(options.db);
   const onQuery = options.onQuery;
   if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
-  let remoteLabel = endpointGuess.hostname;
+  let remoteLabel = guess?.hostname ?? options.remote;
+  let trx: Knex.Transaction | undefined;
+  let locked = false;
+  const lockKey = `sync:${manifest.app}`;
   try {
     if (writes) {
       emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
       await ensureBookkeeping(db.knex, db.dialect);
       await ensureAppTables(db.knex, db.dialect, manifest, 'error');
     }
-    const registered = await findRemote(db.knex, endpointGuess.hostname, options.remote, options.port !== undefined);
-    const endpoint = registered && registered.hostname !== endpointGuess.hostname ? parseRemote(`${endpointGuess.isTls ? 'https://' : ''}${registered.hostname}`) : endpointGuess;
+    // One run at a time, from before the fetch (which rewrites the staged files) to the commit.
+    // The transaction opened here is the install's; a fetch-only or dry run rolls it back.
+    trx = await db.knex.transaction();
+    if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
+      throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
+    }
+    locked = true;
+    const registered = await findRemote(trx, guess?.hostname, options.remote, options.port !== undefined);
+    if (!guess && !registered) throw guessError;
+    const endpoint = registered && registered.hostname !== guess?.hostname
+      ? parseRemote(`${registered.is_tls || guess?.isTls ? 'https://' : ''}${registered.hostname}`)
+      : registered?.is_tls && !guess!.isTls ? parseRemote(`https://${registered.hostname}`) : guess!;
     remoteLabel = endpoint.hostname;
     const dir = stageDir(workDir, endpoint.hostname, manifest.app);
+    const token = options.token ?? options.tokenFor?.(endpoint.hostname);
 
     let fetched: FetchManifest;
     let plan: ModelDef[];
@@ -98,32 +124,40 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       const staged = await readFetchManifest(dir);
       if (!staged) throw new ConfigError(`--resume: nothing staged for ${endpoint.hostname} (${manifest.app}) in ${dir}; run with --fetch-only first`);
       emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
-      plan = await planModels(manifest, excluded, db.knex, registered?.id);
+      plan = await planModels(manifest, excluded, trx, registered?.id);
       await verifyStaged(dir, staged, plan, endpoint.hostname);
       fetched = staged;
     } else {
       emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
       await checkTcp(endpoint);
-      const info = await getInstanceInfo(endpoint, { token: options.token });
+      const info = await getInstanceInfo(endpoint, { token });
       if (info.app !== manifest.app) {
         throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
       }
       emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
-      plan = await planModels(manifest, excluded, writes ? db.knex : undefined, registered?.id, info.models);
+      plan = await planModels(manifest, excluded, writes ? trx : undefined, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
-      const watermarks = options.full ? new Map<string, string>() : await readWatermarks(db.knex, registered?.id, manifest.app);
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, options, emit);
+      const watermarks = options.full ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, token, emit);
       if (options.fetchOnly) {
+        locked = false;
+        await db.dialect.unlock(trx, lockKey);
+        await trx.rollback();
         return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
       }
     }
 
     emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
-    const installed = await installInTransaction(db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks);
+    locked = false;
+    const installed = await installInTransaction(trx, db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks, lockKey);
     const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
     return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), timings: timings(marks), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
   } catch (error) {
+    if (trx && !trx.isCompleted()) {
+      if (locked) await db.dialect.unlock(trx, lockKey).catch(() => {});
+      await trx.rollback().catch(() => {});
+    }
     if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
   } finally {
@@ -131,7 +165,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   }
 }
 
-async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, options: SyncOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, token: string | undefined, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
   const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
@@ -140,7 +174,7 @@ async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: M
     const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
     const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
     const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
-    const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { token: options.token });
+    const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { token });
     record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
     emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
   }
@@ -166,19 +200,11 @@ async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[]
   }
 }
 
-async function installInTransaction(db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks): Promise<InstallResult> {
-  const lockKey = `sync:${manifest.app}`;
+async function installInTransaction(trx: Knex.Transaction, db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks, lockKey: string): Promise<InstallResult> {
   const isDryRun = options.dryRun === true;
-  const trx = await db.knex.transaction();
-  let locked = false;
+  let locked = true;
   try {
-    // A dry run only reads: no lock, no backup, no registration; the transaction is rolled back.
-    if (!isDryRun) {
-      if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
-        throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
-      }
-      locked = true;
-    }
+    // A dry run only reads: no backup, no registration; the transaction is rolled back.
     let backup: string | undefined;
     if (!options.noBackups && !isDryRun) {
       backup = await writeBackup(trx, db.dialect, manifest, path.join(dir, 'backups'));
@@ -186,7 +212,7 @@ async function installInTransaction(db: Database, manifest: AppManifest, plan: M
     }
     let remote = registered;
     if (!remote && !isDryRun) {
-      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host });
+      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls });
       emit({ type: 'remote-registered', remote: endpoint.hostname });
     }
     const result = await installObjects({

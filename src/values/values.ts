@@ -114,7 +114,7 @@ export function toColumnValue(field: FieldDef, value: unknown, dialect: DialectA
  * A comparable form of a stored or to-be-stored value, so that "unchanged" means the same
  * across dialects (0/1 vs booleans, timestamp text with or without offset, decimal scale).
  */
-export function canonical(field: FieldDef, value: unknown, dialect: DialectAdapter): unknown {
+export function canonical(field: FieldDef, value: unknown, dialect: DialectAdapter, isBound = false): unknown {
   if (value === null || value === undefined) return null;
   switch (field.type) {
     case 'string':
@@ -132,7 +132,8 @@ export function canonical(field: FieldDef, value: unknown, dialect: DialectAdapt
     case 'datetime':
       return value instanceof Date ? normalizeDatetime(value.toISOString()) : normalizeDatetime(String(value));
     case 'json':
-      return stableStringify(typeof value === 'string' ? dialect.readJson(value) : value);
+      // A bound value is always JSON text (toColumnValue); a stored one is what the driver returns.
+      return stableStringify(isBound ? JSON.parse(value as string) : typeof value === 'string' ? dialect.readJson(value) : value);
     case 'binary':
       return Buffer.isBuffer(value) ? value.toString('base64') : String(value);
   }
@@ -157,8 +158,17 @@ export function toFixtureValue(field: FieldDef, value: unknown, dialect: Dialect
     case 'float':
       return Number(value);
     case 'datetime': {
+      // ISO 8601 in UTC with "Z", as DjangoJSONEncoder writes it, but with the microseconds
+      // kept (Django's encoder cuts them to milliseconds; its parser reads all six): a copy of
+      // a copy must stay equal to the original.
       const text = canonical(field, value, dialect) as string;
       return `${text.replace(' ', 'T')}Z`;
+    }
+    case 'decimal': {
+      // str(Decimal) of the stored value: always the column's decimal places.
+      const [int, frac = ''] = (canonical(field, value, dialect) as string).split('.');
+      const places = field.decimalPlaces ?? 0;
+      return places > 0 ? `${int}.${frac.padEnd(places, '0')}` : int;
     }
     case 'json':
       return typeof value === 'string' ? dialect.readJson(value) : value;

@@ -1,3 +1,4 @@
+import { init } from '../../src/admin/init.js';
 import { loaddata } from '../../src/admin/loaddata.js';
 import type { DialectName } from '../../src/dialects/index.js';
 import { serve, type ServeResult } from '../../src/server/serve.js';
@@ -17,6 +18,7 @@ export async function startInstance(options: { dialect?: DialectName; files: str
   const db = await createDatabase(options.dialect ?? 'sqlite');
   const app = options.app ?? 'hcore';
   if (options.files.length > 0) await loaddata({ app, db: db.url, files: options.files });
+  else await init({ app, db: db.url });
   const server = await serve({ app, db: db.url, port: 0, instance: 'test', tokens: options.tokens });
   return {
     db, server, port: server.port,

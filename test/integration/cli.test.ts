@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -123,6 +123,42 @@ describe('the CLI', () => {
     expect(purged.code).toBe(0);
     expect(await withDb(target.url, async (db) => Number((await db.knex('hcore_gentity').count({ n: '*' }))[0].n))).toBe(0);
     expect((await cli(['remote', 'remove', 'itia', '--db', target.url])).code).toBe(0);
+  });
+
+  it('keeps TLS and accepts any registered name when -r names a registered remote', async () => {
+    expect((await cli(['remote', 'add', 'secure', `https://127.0.0.1:${source.port}`, '--db', target.url])).code).toBe(0);
+    const tls = await cli(['-r', 'secure', '-e', 'UserProfile', '--db', target.url, '-w', workDir]);
+    // The instance speaks plain HTTP: a TLS handshake must have been tried, and failed.
+    expect(tls.code).toBe(3);
+    expect(tls.err).toContain(`https://127.0.0.1:${source.port}/api/`);
+    expect((await cli(['remote', 'remove', 'secure', '--db', target.url])).code).toBe(0);
+    expect((await cli(['remote', 'add', 'Itia Main', '127.0.0.1', '-p', String(source.port), '--db', target.url])).code).toBe(0);
+    const named = await cli(['-r', 'Itia Main', '-e', 'UserProfile', '--db', target.url, '-w', workDir, '-F']);
+    expect(named.err).toBe('');
+    expect(named.out).toContain('Successfully installed 461 objects');
+  });
+
+  it('refuses, with exit 2 at plan time, a NOT NULL FK into an excluded model that has no local rows', async () => {
+    const fresh = await createDatabase('sqlite');
+    try {
+      const r = await cli(['-r', '127.0.0.1', '-p', String(source.port), '-e', 'UserProfile,Person', '--db', fresh.url, '-w', workDir]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('Overseer.person is a NOT NULL foreign key to Person, which is excluded');
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('reports a manifest dependency cycle with exit 2 before any network access, and usage errors as JSON with --json', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-cyc-'));
+    const file = path.join(dir, 'cyc.json');
+    writeFileSync(file, JSON.stringify({ app: 'cyc', models: { A: { table: 'a', dependencies: ['B'] }, B: { table: 'b', dependencies: ['A'] } } }));
+    const r = await cli(['-a', file, '-r', '127.0.0.1', '-p', '1', '--db', path.join(dir, 'x.sqlite')]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/Dependency cycle in app cyc: (A -> B -> A|B -> A -> B)/);
+    const json = await cli(['-r', 'x', '--bogus', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.out)).toMatchObject({ status: 'failed', error: { code: 'E_CONFIG' } });
   });
 
   it('the built binary runs the demo end to end from another working directory', () => {

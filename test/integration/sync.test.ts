@@ -96,8 +96,17 @@ describe.each(dialects)('sync into %s', (dialect) => {
       await db.knex('hcore_unitofmeasurement_variables').insert({ unitofmeasurement_id: uom.unitofmeasurement_id, variable_id: 900 });
       await db.knex('hcore_unitofmeasurement').where({ id: uom.unitofmeasurement_id }).update({ last_modified: now });
     });
-    const result = await run();
+    // A link made locally, from a replicated unit to a local-only variable, is not the remote's to remove.
+    const localLink = await withDb(target.url, async (db) => {
+      const unit = await db.knex('hcore_unitofmeasurement').whereNotNull(ORIGINAL_DB).first();
+      const variable = await db.knex('hcore_variable').whereNull(ORIGINAL_DB).first();
+      await db.knex('hcore_unitofmeasurement_variables').insert({ unitofmeasurement_id: unit.id, variable_id: variable.id });
+      return { unitofmeasurement_id: unit.id, variable_id: variable.id };
+    });
+    const result = await run({ full: true });
     const counts = Object.fromEntries(result.models.map((m) => [m.model, m]));
+    expect(await withDb(target.url, (db) => db.knex('hcore_unitofmeasurement_variables').where(localLink).first())).toBeTruthy();
+    await withDb(target.url, (db) => db.knex('hcore_unitofmeasurement_variables').where(localLink).del());
     expect(counts.Variable.inserted).toBe(1);
     expect(counts.Gentity.updated).toBe(2);
     expect(counts.Station.updated).toBe(1);

@@ -153,8 +153,11 @@ describe('canonical and toFixtureValue', () => {
   it('writes values the way Django serializes them', () => {
     expect(toFixtureValue(field('boolean'), 1, sqliteAdapter)).toBe(true);
     expect(toFixtureValue(field('datetime'), '2010-05-10 14:21:11', sqliteAdapter)).toBe('2010-05-10T14:21:11Z');
+    // Microseconds are kept (Django's encoder would cut them to milliseconds); str(Decimal) keeps the column's scale.
     expect(toFixtureValue(field('datetime'), '2010-05-10 14:21:11.5+00', postgresAdapter)).toBe('2010-05-10T14:21:11.500000Z');
-    expect(toFixtureValue(field('decimal'), '3.140', sqliteAdapter)).toBe('3.14');
+    expect(toFixtureValue(field('datetime'), '2010-05-10 14:21:11.123456', sqliteAdapter)).toBe('2010-05-10T14:21:11.123456Z');
+    expect(toFixtureValue(field('decimal', { decimalPlaces: 2 }), '3.140', sqliteAdapter)).toBe('3.14');
+    expect(toFixtureValue(field('decimal', { decimalPlaces: 3 }), '12.5', sqliteAdapter)).toBe('12.500');
     expect(toFixtureValue(field('float'), '2.5', sqliteAdapter)).toBe(2.5);
     expect(toFixtureValue(field('json'), '{"a":[1]}', sqliteAdapter)).toEqual({ a: [1] });
     expect(toFixtureValue(field('binary'), Buffer.from('hello'), sqliteAdapter)).toBe('aGVsbG8=');

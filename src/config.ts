@@ -1,0 +1,51 @@
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from './errors.js';
+
+/** `remotesyncdb.config.json`: defaults below flags and the environment. */
+export interface ConfigFile {
+  /** Where it was read from, if anywhere. */
+  source?: string;
+  db?: string;
+  workDir?: string;
+  app?: string;
+  /** A bearer token for every remote that has none of its own. */
+  token?: string;
+  /** Per remote identity (`host[:port]`): its bearer token. */
+  remotes?: Record<string, { token?: string }>;
+}
+
+/** Where a config file is looked for when `--config` is not given, first found wins. */
+export function configCandidates(env: NodeJS.ProcessEnv): string[] {
+  const xdg = env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config');
+  return [path.resolve('remotesyncdb.config.json'), path.join(xdg, 'remotesyncdb', 'config.json')];
+}
+
+/** Read the config file (`--config`, else the first candidate that exists); `{}` when there is none. */
+export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv): ConfigFile {
+  const file = explicit ? path.resolve(explicit) : configCandidates(env).find((f) => existsSync(f));
+  if (!file) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`Cannot read config file ${file}: ${(error as Error).message}`, { meta: { file } });
+  }
+  const problems: string[] = [];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`Config file ${file}: must be a JSON object`);
+  const config = raw as Record<string, unknown>;
+  for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes)`);
+  for (const key of ['db', 'workDir', 'app', 'token']) if (config[key] !== undefined && typeof config[key] !== 'string') problems.push(`${key}: must be a string`);
+  if (config.remotes !== undefined) {
+    if (typeof config.remotes !== 'object' || config.remotes === null) problems.push('remotes: must be an object host[:port] -> { "token": ... }');
+    else for (const [host, spec] of Object.entries(config.remotes)) if (typeof spec !== 'object' || spec === null || (spec.token !== undefined && typeof spec.token !== 'string')) problems.push(`remotes.${host}: must be { "token": string }`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Config file ${file}:\n  ${problems.join('\n  ')}`, { meta: { file } });
+  return { ...(config as ConfigFile), source: file };
+}
+
+/** The token for a remote: the environment's, else the config's for that remote, else the config's default. */
+export function tokenFor(hostname: string, env: NodeJS.ProcessEnv, config: ConfigFile): string | undefined {
+  return env.REMOTESYNCDB_TOKEN || config.remotes?.[hostname]?.token || config.token || undefined;
+}
