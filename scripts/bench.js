@@ -46,7 +46,7 @@ async function freshTarget(name) {
   };
 }
 
-/** Deterministic rows of the data set, per table, with remote ids (about 15 objects per unit). */
+/** Deterministic rows of the data set, per table, with remote ids (about 12.3 objects per unit). */
 function* dataset(units) {
   const basins = Math.max(2, Math.floor(units / 10));
   const lm = '2024-01-01 00:00:00';
@@ -82,8 +82,9 @@ async function generate() {
   let objects = 0;
   await db.knex.transaction(async (trx) => {
     await db.dialect.deferConstraints(trx);
-    for (const [table, rows] of dataset(Math.round(N / 15))) {
-      for (let i = 0; i < rows.length; i += 500) await insertRows(trx, table, rows.slice(i, i + 500));
+    // About 12.3 objects per unit (see dataset), plus 58 lookup rows.
+    for (const [table, rows] of dataset(Math.max(10, Math.round((N - 58) / 12.3)))) {
+      for (let i = 0; i < rows.length; i += 500) await insertRows(trx, db.dialect, table, rows.slice(i, i + 500));
       if (!table.endsWith('_variables')) objects += rows.length;
     }
   });
@@ -126,10 +127,10 @@ async function floor(stage, url) {
         for (const fk of model.fks) row[fk.column] = o.fields[fk.name] ?? null;
         for (const m of model.m2m) if (m.kind === 'auto') for (const t of o.fields[m.name] ?? []) links.push([m, { [m.source]: o.pk, [m.target]: t }]);
         batch.push(row);
-        if (batch.length >= size) { await insertRows(trx, model.table, batch); batch = []; }
+        if (batch.length >= size) { await insertRows(trx, db.dialect, model.table, batch); batch = []; }
       }
-      await insertRows(trx, model.table, batch);
-      for (const [m, link] of links) await insertRows(trx, m.table, [link]);
+      await insertRows(trx, db.dialect, model.table, batch);
+      for (const [m, link] of links) await insertRows(trx, db.dialect, m.table, [link]);
     }
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

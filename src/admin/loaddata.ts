@@ -56,7 +56,7 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
           const rows = slice.map((o) => toRow(model, o, now, db.dialect));
           const existing = new Set((await trx(model.table).select(model.pk).whereIn(model.pk, slice.map((o) => o.pk))).map((r) => Number(r[model.pk])));
           const fresh = rows.filter((r) => !existing.has(r[model.pk] as number));
-          if (fresh.length > 0) await insertRows(trx, model.table, fresh);
+          if (fresh.length > 0) await insertRows(trx, db.dialect, model.table, fresh);
           for (const row of rows) if (existing.has(row[model.pk] as number)) await trx(model.table).where(model.pk, row[model.pk] as number).update(row);
           for (const m2m of model.m2m) {
             if (m2m.kind !== 'auto') continue;
@@ -64,7 +64,7 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
             if (owners.length === 0) continue;
             await trx(m2m.table).whereIn(m2m.source, owners.map((o) => o.pk)).del();
             const links = owners.flatMap((o) => [...new Set(o.fields[m2m.name] as number[])].map((t) => ({ [m2m.source]: o.pk, [m2m.target]: t })));
-            for (let j = 0; j < links.length; j += 1000) await insertRows(trx, m2m.table, links.slice(j, j + 1000));
+            for (let j = 0; j < links.length; j += 1000) await insertRows(trx, db.dialect, m2m.table, links.slice(j, j + 1000));
           }
           count += slice.length;
         }

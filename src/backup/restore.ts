@@ -45,7 +45,7 @@ export async function restore(options: RestoreOptions): Promise<{ tables: number
       let table: string | undefined;
       let batch: Record<string, unknown>[] = [];
       const flush = async () => {
-        if (table && batch.length > 0) await insertRows(trx, table, batch);
+        if (table && batch.length > 0) await insertRows(trx, db.dialect, table, batch);
         rows += batch.length;
         batch = [];
       };

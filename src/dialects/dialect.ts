@@ -28,6 +28,14 @@ export interface DialectAdapter {
   bindBoolean(value: boolean): boolean | number;
   /** A stored JSON column value back to a JS value. */
   readJson(value: unknown): unknown;
+  /** An identifier (already checked against the manifest's pattern) quoted for SQL. */
+  quote(identifier: string): string;
+  /**
+   * Run one statement with `?` placeholders on the transaction's own connection, reusing a
+   * prepared statement for the same text where the driver allows it (the hot path of the
+   * install). Returns the rows when `wantRows`.
+   */
+  execute(trx: Knex.Transaction, sql: string, bindings: readonly unknown[], wantRows: boolean): Promise<Record<string, unknown>[]>;
   /** Let FK checks wait until commit (Django's loaddata does the same). */
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */
@@ -46,4 +54,9 @@ export function lockKey(key: string): number {
   let hash = 0;
   for (const ch of key) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) | 0;
   return hash & 0x7fffffff;
+}
+
+/** The connection a knex transaction runs on (knex hands its own connection to the trx client). */
+export async function connectionOf<T>(trx: Knex.Transaction): Promise<T> {
+  return (await (trx as unknown as { client: { acquireConnection(): Promise<T> } }).client.acquireConnection());
 }

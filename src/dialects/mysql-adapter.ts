@@ -64,6 +64,11 @@ export const mysqlAdapter: DialectAdapter = {
     t.charset('utf8mb4');
     t.collate('utf8mb4_unicode_ci');
   },
+  quote: (identifier) => `\`${identifier}\``,
+  async execute(trx, sql, bindings, wantRows) {
+    const [rows] = await trx.raw(sql, bindings as Knex.RawBinding[]);
+    return wantRows ? (rows as Record<string, unknown>[]) : [];
+  },
   bindBoolean: (v) => (v ? 1 : 0),
   // Always text (jsonStrings): parse it once.
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Knex } from 'knex';
-import { lockKey, type DialectAdapter } from './dialect.js';
+import { connectionOf, lockKey, type DialectAdapter } from './dialect.js';
 
 const OID = { int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
 
@@ -48,6 +49,16 @@ export const postgresAdapter: DialectAdapter = {
     }
   },
   tableOptions() {},
+  quote: (identifier) => `"${identifier}"`,
+  async execute(trx, sql, bindings, wantRows) {
+    // Named statements: PostgreSQL parses and plans each distinct text once per session.
+    const conn = await connectionOf<pg.Client>(trx);
+    let n = 0;
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    const name = `rsdb_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    const result = await conn.query({ name, text, values: bindings as unknown[] });
+    return wantRows ? (result.rows as Record<string, unknown>[]) : [];
+  },
   bindBoolean: (v) => v,
   readJson: (v) => v,
   async deferConstraints(trx) {

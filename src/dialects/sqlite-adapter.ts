@@ -1,6 +1,10 @@
 import path from 'node:path';
 import type { Knex } from 'knex';
-import type { DialectAdapter } from './dialect.js';
+import type Database from 'better-sqlite3';
+import { connectionOf, type DialectAdapter } from './dialect.js';
+
+/** Prepared statements per connection, by SQL text: preparing a 1000-row INSERT costs as much as running it. */
+const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
 import type { FieldDef } from '../manifest/types.js';
 import { LOCK_TABLE } from '../schema/bookkeeping.js';
 
@@ -47,6 +51,21 @@ export const sqliteAdapter: DialectAdapter = {
     }
   },
   tableOptions() {},
+  quote: (identifier) => `"${identifier}"`,
+  async execute(trx, sql, bindings, wantRows) {
+    const conn = await connectionOf<Database.Database>(trx);
+    let cache = statements.get(conn);
+    if (!cache) statements.set(conn, (cache = new Map()));
+    let statement = cache.get(sql);
+    if (!statement) {
+      statement = conn.prepare(sql);
+      if (cache.size > 200) cache.clear();
+      cache.set(sql, statement);
+    }
+    if (wantRows) return statement.all(...bindings) as Record<string, unknown>[];
+    statement.run(...bindings);
+    return [];
+  },
   bindBoolean: (v) => (v ? 1 : 0),
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
   async deferConstraints(trx) {

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { IntMap, IntSet } from './int-collections.js';
 
 /**
  * The remote pk -> local id map of one remote, one map per MTI root (an MTI child shares its
@@ -9,8 +10,8 @@ import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
  * database, then extended as rows are inserted. Only integers are kept.
  */
 export class IdMaps {
-  private readonly maps = new Map<string, Map<number, number>>();
-  private readonly present = new Map<string, Set<number>>();
+  private readonly maps = new Map<string, IntMap>();
+  private readonly present = new Map<string, IntSet>();
   private readonly tables = new Map<string, boolean>();
 
   constructor(
@@ -20,13 +21,13 @@ export class IdMaps {
   ) {}
 
   /** Load what `lookup` needs for a model; returns its root's map. */
-  async of(model: ModelDef): Promise<Map<number, number>> {
+  async of(model: ModelDef): Promise<IntMap> {
     const root = this.manifest.models.get(model.root)!;
     let map = this.maps.get(root.name);
     if (!map) {
-      map = new Map();
+      map = new IntMap();
       // A dry run may look at a database whose tables do not exist yet: everything is new.
-      const rows = !(await this.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId);
+      const rows = !(await this.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId).orderBy(ORIGINAL_ID);
       for (const row of rows) map.set(Number(row.original), Number(row.id));
       this.maps.set(root.name, map);
     }
@@ -35,7 +36,9 @@ export class IdMaps {
         .join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`)
         .select(`${root.table}.${ORIGINAL_ID} as original`)
         .where(`${root.table}.${ORIGINAL_DB}`, this.remoteId);
-      this.present.set(model.name, new Set(rows.map((r) => Number(r.original))));
+      const set = new IntSet();
+      for (const row of rows) set.add(Number(row.original));
+      this.present.set(model.name, set);
     }
     return map;
   }
@@ -56,7 +59,7 @@ export class IdMaps {
   markPresent(model: ModelDef, remotePks: Iterable<number>): void {
     if (model.parent === undefined) return;
     let set = this.present.get(model.name);
-    if (!set) this.present.set(model.name, (set = new Set()));
+    if (!set) this.present.set(model.name, (set = new IntSet()));
     for (const pk of remotePks) set.add(pk);
   }
 }

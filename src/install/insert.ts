@@ -13,18 +13,25 @@ export function batchSize(dialect: DialectAdapter, columns: number): number {
  * multi-row insert for SQLite as `SELECT ... UNION ALL ...`, which SQLite caps at 500 terms
  * (SQLITE_MAX_COMPOUND_SELECT); a VALUES list has no such cap and is the same on all three.
  */
-export async function insertRows(trx: Knex.Transaction, table: string, rows: Record<string, unknown>[], returning?: string[]): Promise<Record<string, unknown>[]> {
+export async function insertRows(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: Record<string, unknown>[], returning?: string[]): Promise<Record<string, unknown>[]> {
   if (rows.length === 0) return [];
   const columns = Object.keys(rows[0]);
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  const bindings: Knex.RawBinding[] = [table, ...columns];
-  for (const row of rows) for (const c of columns) bindings.push(row[c] === undefined ? null : (row[c] as Knex.RawBinding));
-  const sql = `INSERT INTO ?? (${columns.map(() => '??').join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}${returning ? ` RETURNING ${returning.map(() => '??').join(', ')}` : ''}`;
-  const result = await trx.raw(sql, returning ? [...bindings, ...returning] : bindings);
-  if (!returning) return [];
-  // pg: { rows }; better-sqlite3: the rows array.
-  return (Array.isArray(result) ? result : (result as { rows: Record<string, unknown>[] }).rows) as Record<string, unknown>[];
+  const bindings: unknown[] = [];
+  for (const row of rows) for (const c of columns) bindings.push(row[c] === undefined ? null : row[c]);
+  const key = `${dialect.name}|${table}|${columns.join(',')}|${rows.length}|${returning?.join(',') ?? ''}`;
+  let sql = insertSql.get(key);
+  if (sql === undefined) {
+    const q = dialect.quote;
+    const tuple = `(${columns.map(() => '?').join(', ')})`;
+    sql = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}${returning ? ` RETURNING ${returning.map(q).join(', ')}` : ''}`;
+    if (insertSql.size > 500) insertSql.clear();
+    insertSql.set(key, sql);
+  }
+  return dialect.execute(trx, sql, bindings, returning !== undefined);
 }
+
+/** INSERT texts by table, columns and row count: full batches repeat the same text. */
+const insertSql = new Map<string, string>();
 
 /**
  * Insert rows into a root table and return their generated ids in row order. With
@@ -34,7 +41,7 @@ export async function insertRows(trx: Knex.Transaction, table: string, rows: Rec
 export async function insertReturningIds(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, rows: Record<string, unknown>[]): Promise<number[]> {
   if (rows.length === 0) return [];
   if (dialect.supportsReturning) {
-    const returned = await insertRows(trx, model.table, rows, [model.pk, ORIGINAL_ID]);
+    const returned = await insertRows(trx, dialect, model.table, rows, [model.pk, ORIGINAL_ID]);
     if (rows.length === 1) return [Number(returned[0][model.pk])];
     // Map back by origin tag rather than trusting the order of RETURNING.
     const byOriginal = new Map<number, number>(returned.map((r: Record<string, unknown>) => [Number(r[ORIGINAL_ID]), Number(r[model.pk])]));
@@ -44,7 +51,7 @@ export async function insertReturningIds(trx: Knex.Transaction, dialect: Dialect
     const [id] = await trx(model.table).insert(rows);
     return [Number(id)];
   }
-  await insertRows(trx, model.table, rows);
+  await insertRows(trx, dialect, model.table, rows);
   const remoteId = rows[0][ORIGINAL_DB] as number;
   const found = await trx(model.table)
     .select(`${model.pk} as id`, `${ORIGINAL_ID} as original`)

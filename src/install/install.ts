@@ -7,6 +7,7 @@ import { canonical, nowDatetime } from '../values/values.js';
 import { decodeObject, ObjectProblem, ownLastModified } from './decode-object.js';
 import { checkFixtureObject, type FixtureObject } from './fixture-object.js';
 import { IdMaps } from './id-map.js';
+import { IntSet } from './int-collections.js';
 import { batchSize, insertReturningIds, insertRows } from './insert.js';
 import { linkM2m, type PendingM2m } from './m2m.js';
 import { Placeholders } from './placeholders.js';
@@ -60,8 +61,8 @@ export interface InstallResult {
 class Tally {
   objects = 0;
   skipped = 0;
-  readonly inserted = new Set<number>();
-  readonly updated = new Set<number>();
+  readonly inserted = new IntSet();
+  readonly updated = new IntSet();
   counts(model: string): ModelCounts {
     const { inserted, updated } = { inserted: this.inserted.size, updated: this.updated.size };
     return { model, objects: this.objects, inserted, updated, unchanged: this.objects - this.skipped - inserted - updated, skipped: this.skipped };
@@ -89,7 +90,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   const pendingFks: PendingFk[] = [];
   const pendingM2m: PendingM2m[] = [];
   /** root model name -> local ids whose last_modified must move (a child or link changed). */
-  const bumps = new Map<string, Set<number>>();
+  const bumps = new Map<string, IntSet>();
   let fakeId = 0;
   const warned = new Set<string>();
   const warnOnce = (key: string, message: string) => {
@@ -102,7 +103,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
     const root = manifest.models.get(model.root)!;
     // A root inserted by this run already carries this run's time.
     if (!root.lastModified || tallies.get(root.name)?.inserted.has(id)) return;
-    if (!bumps.has(root.name)) bumps.set(root.name, new Set());
+    if (!bumps.has(root.name)) bumps.set(root.name, new IntSet());
     bumps.get(root.name)!.add(id);
   };
 
@@ -114,7 +115,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
     if (parent) await idMaps.of(parent);
     for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
     const lastModified = ownLastModified(model);
-    const seen = new Set<number>();
+    const seen = new IntSet();
     const size = batchSize(dialect, 3 + model.fields.length + model.fks.length);
     const fail = (pk: number, field: string | undefined, message: string): never => {
       throw new ModelInstallError(`${remote}: ${model.name} pk=${pk}: ${field ? `${field} ` : ''}${message}`, { meta: { remote, model: model.name, pk, ...(field ? { field } : {}) } });
@@ -190,7 +191,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
           tally.inserted.add(ids[i]);
         });
       } else {
-        if (!isDryRun) await insertRows(trx, model.table, inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! })));
+        if (!isDryRun) await insertRows(trx, dialect, model.table, inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! })));
         idMaps.markPresent(model, inserts.map(({ pk }) => pk));
         for (const { pk } of inserts) {
           tally.inserted.add(rootMap.get(pk)!);
@@ -258,7 +259,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   if (!isDryRun) {
     for (const [rootName, ids] of bumps) {
       const root = manifest.models.get(rootName)!;
-      const list = [...ids];
+      const list = [...ids.values()];
       for (let i = 0; i < list.length; i += 1000) await trx(root.table).whereIn(root.pk, list.slice(i, i + 1000)).update({ [root.lastModified!]: now });
     }
   }

@@ -1,5 +1,6 @@
 import type { M2mDef, ModelDef } from '../manifest/types.js';
 import { insertRows } from './insert.js';
+import { IntSet } from './int-collections.js';
 import type { LinkContext } from './rewire.js';
 
 /** The remote's link list of one object's auto m2m field. */
@@ -28,7 +29,8 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
     if (m2m.kind !== 'auto') continue;
     const owners = await ctx.idMaps.of(model);
     const targetModel = ctx.manifest.models.get(m2m.to)!;
-    const theirs = new Set((await ctx.idMaps.of(targetModel)).values());
+    const theirs = new IntSet();
+    for (const id of (await ctx.idMaps.of(targetModel)).values()) theirs.add(id);
     for (let i = 0; i < items.length; i += IN_BATCH) {
       const slice = items.slice(i, i + IN_BATCH);
       const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
@@ -56,7 +58,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         if (changed) ctx.touched(model, ownerId);
       });
       if (ctx.isDryRun) continue;
-      for (let j = 0; j < inserts.length; j += IN_BATCH) await insertRows(ctx.trx, m2m.table, inserts.slice(j, j + IN_BATCH));
+      for (let j = 0; j < inserts.length; j += IN_BATCH) await insertRows(ctx.trx, ctx.dialect, m2m.table, inserts.slice(j, j + IN_BATCH));
       for (const [s, t] of deletes) await ctx.trx(m2m.table).where({ [m2m.source]: s, [m2m.target]: t }).del();
     }
   }

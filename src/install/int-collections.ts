@@ -1,0 +1,126 @@
+/**
+ * Compact integer collections for the id map and the per-run bookkeeping of an install: a
+ * million objects must not cost a million Map entries (about 80 bytes each in V8).
+ */
+
+const INITIAL = 1024;
+
+function grow(array: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuffer> {
+  if (need <= array.length) return array;
+  const next = new Int32Array(Math.max(need, array.length * 2));
+  next.set(array);
+  return next;
+}
+
+/**
+ * int -> int. Keys that arrive in increasing order (fixtures are ordered by pk, maps load
+ * ordered) go to two sorted typed arrays searched by bisection; any other key goes to a
+ * small overflow Map. Lookups check both.
+ */
+export class IntMap {
+  private keys: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
+  private vals: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
+  private length = 0;
+  private readonly overflow = new Map<number, number>();
+
+  get size(): number {
+    return this.length + this.overflow.size;
+  }
+
+  private find(key: number): number {
+    let lo = 0;
+    let hi = this.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = this.keys[mid];
+      if (k === key) return mid;
+      if (k < key) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  get(key: number): number | undefined {
+    const i = this.find(key);
+    return i >= 0 ? this.vals[i] : this.overflow.get(key);
+  }
+
+  has(key: number): boolean {
+    return this.get(key) !== undefined;
+  }
+
+  set(key: number, value: number): this {
+    const i = this.find(key);
+    if (i >= 0) this.vals[i] = value;
+    else if (this.overflow.has(key) || (this.length > 0 && key <= this.keys[this.length - 1])) this.overflow.set(key, value);
+    else {
+      this.keys = grow(this.keys, this.length + 1);
+      this.vals = grow(this.vals, this.length + 1);
+      this.keys[this.length] = key;
+      this.vals[this.length] = value;
+      this.length++;
+    }
+    return this;
+  }
+
+  *values(): IterableIterator<number> {
+    for (let i = 0; i < this.length; i++) yield this.vals[i];
+    yield* this.overflow.values();
+  }
+}
+
+/**
+ * A set of non-negative integers: a bitset while the values are dense enough, a Set when
+ * they are sparse (a bitset over pks up to 2^31 would cost 256 MiB).
+ */
+export class IntSet {
+  private bits: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL);
+  private sparse: Set<number> | undefined;
+  private count = 0;
+
+  get size(): number {
+    return this.sparse ? this.sparse.size : this.count;
+  }
+
+  has(value: number): boolean {
+    if (this.sparse) return this.sparse.has(value);
+    const byte = value >>> 3;
+    return value >= 0 && byte < this.bits.length && (this.bits[byte] & (1 << (value & 7))) !== 0;
+  }
+
+  add(value: number): this {
+    if (this.sparse) {
+      this.sparse.add(value);
+      return this;
+    }
+    const byte = value >>> 3;
+    if (value < 0 || !Number.isInteger(value) || byte > 8 * (this.count + INITIAL) + (1 << 20)) {
+      this.sparse = new Set(this.values());
+      this.sparse.add(value);
+      return this;
+    }
+    if (byte >= this.bits.length) {
+      const next = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+      next.set(this.bits);
+      this.bits = next;
+    }
+    const mask = 1 << (value & 7);
+    if ((this.bits[byte] & mask) === 0) {
+      this.bits[byte] |= mask;
+      this.count++;
+    }
+    return this;
+  }
+
+  *values(): IterableIterator<number> {
+    if (this.sparse) {
+      yield* this.sparse;
+      return;
+    }
+    for (let byte = 0; byte < this.bits.length; byte++) {
+      const b = this.bits[byte];
+      if (b === 0) continue;
+      for (let bit = 0; bit < 8; bit++) if (b & (1 << bit)) yield byte * 8 + bit;
+    }
+  }
+}
