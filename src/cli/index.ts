@@ -21,6 +21,20 @@ import { TerminalProgress } from './progress.js';
 import { Renderer } from './render.js';
 import type { SyncEvent } from '../sync/events.js';
 
+/** A file named by a flag (`--ca`, `--tls-cert`...), read now so that a wrong path is a usage error before any network access. */
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/** Non-empty, non-comment lines of a file (token files). */
+function readLines(file: string): string[] {
+  return readCa(file).toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}
+
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
   stdout: Writable;
@@ -94,6 +108,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('skip', { alias: 's', type: 'boolean', describe: 'Skip objects that cannot be installed (and what depends on them), list them in rejects.txt, install the rest' })
         .option('no-backups', { alias: 'N', type: 'boolean', describe: 'No snapshot of the tables before the install' })
         .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this remote and app to keep in <work dir>/<remote>/<app>/backups' })
+        .option('timeout', { type: 'number', default: 300, describe: 'Seconds without a byte from the remote before an attempt is abandoned' })
+        .option('retries', { type: 'number', default: 3, describe: 'Retries of a fixture after a transient failure (exponential backoff with jitter)' })
+        .option('max-fixture-bytes', { type: 'number', default: 4 * 1024 ** 3, describe: 'Refuse a fixture larger than this' })
+        .option('ca', { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// remote' })
         .option('full', { alias: 'F', type: 'boolean', describe: 'Fetch every model in full, ignoring the incremental watermarks' })
         .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
         .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout and nothing else there' })
@@ -118,6 +136,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']), full: Boolean(args.full),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
           tokenFor: (hostname) => tokenFor(hostname, io.env, config), emit,
+          http: {
+            idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), maxFixtureBytes: args['max-fixture-bytes'] as number,
+            ...(args.ca ? { ca: readCa(args.ca as string) } : {}),
+          },
         });
         } catch (error) {
           await progress?.finish(error);
@@ -130,10 +152,16 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       common(y)
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 opens it to other machines)' })
         .option('port', { alias: 'p', type: 'number', default: 8000, describe: 'Port to listen on (0 picks a free one)' })
-        .option('instance', { type: 'string', describe: 'The instance name shown in GET /api/ [default: this host name]' }),
+        .option('instance', { type: 'string', describe: 'The instance name shown in GET /api/ [default: this host name]' })
+        .option('token-file', { type: 'string', describe: 'File of accepted bearer tokens, one a line (also REMOTESYNCDB_SERVE_TOKENS, comma-separated)' })
+        .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
+        .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
+        .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' }),
       run(async (args) => {
-        const tokens = list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']);
-        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, onError: (e) => renderer.error(e) });
+        const tokens = [...list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']), ...(args['token-file'] ? readLines(args['token-file'] as string) : [])];
+        if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
+        const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
+        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e) });
         renderer.info(`Serving ${appOf(args)} from ${dbOf(args).replace(/:[^:@/]*@/, ':***@')} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();

@@ -14,6 +14,8 @@ export interface HandlerOptions {
   instance: string;
   /** When non-empty, every request needs `Authorization: Bearer <one of these>`. */
   tokens?: readonly string[];
+  /** How many fixtures may stream at once; beyond it 503 with Retry-After. Default 8. */
+  maxStreams?: number;
   /** Models whose table does not exist in this database (answer 404). */
   missing?: readonly string[];
   /** Called on a failure while streaming (headers already sent). */
@@ -56,9 +58,13 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-server-time': serverTime(), ...extra });
     res.end(JSON.stringify(body));
   };
+  const maxStreams = options.maxStreams ?? 8;
+  let streams = 0;
   return (req, res) => {
     void (async () => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: only GET' }, { allow: 'GET' });
+      if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) return send(res, 413, { error: 'requests carry no body' });
+      if ((req.url ?? '').length > 2048) return send(res, 414, { error: 'URL too long' });
       if (options.tokens && options.tokens.length > 0 && !isAuthorized(req.headers.authorization, options.tokens)) {
         return send(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
       }
@@ -80,18 +86,24 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
           throw error;
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-server-time': serverTime() });
-      if (req.method === 'HEAD') return res.end();
-      let closed = false;
-      res.once('close', () => { closed = true; });
-      let first = true;
-      res.write('[');
-      for await (const object of serializeModel(db.knex, db.dialect, manifest, model, filter)) {
-        if (closed) return;
-        if (!res.write(`${first ? '' : ',\n'}${JSON.stringify(object)}`)) await new Promise((r) => res.once('drain', r));
-        first = false;
+      if (streams >= maxStreams) return send(res, 503, { error: `busy: ${maxStreams} fixtures are being streamed; try again` }, { 'retry-after': '2' });
+      streams++;
+      try {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'x-server-time': serverTime() });
+        if (req.method === 'HEAD') return res.end();
+        let closed = false;
+        res.once('close', () => { closed = true; });
+        let first = true;
+        res.write('[');
+        for await (const object of serializeModel(db.knex, db.dialect, manifest, model, filter)) {
+          if (closed) return;
+          if (!res.write(`${first ? '' : ',\n'}${JSON.stringify(object)}`)) await new Promise((r) => res.once('drain', r));
+          first = false;
+        }
+        res.end(']\n');
+      } finally {
+        streams--;
       }
-      res.end(']\n');
     })().catch((error) => {
       options.onError?.(error);
       if (!res.headersSent) send(res, 500, { error: 'internal error' });

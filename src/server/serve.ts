@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { openDatabase } from '../dialects/index.js';
@@ -16,6 +17,10 @@ export interface ServeOptions {
   port?: number;
   instance?: string;
   tokens?: readonly string[];
+  /** PEM certificate and key: serve https instead of http. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Fixtures streamed at once; more requests answer 503 with Retry-After (default 8). */
+  maxStreams?: number;
   onError?: (error: unknown) => void;
 }
 
@@ -43,15 +48,18 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
     throw new ConfigError(`serve: ${db.display} has none of the tables of app ${manifest.app}; load data first (remotesyncdb loaddata, or init)`);
   }
   const host = options.host ?? '127.0.0.1';
-  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing });
-  const server = http.createServer(handler);
+  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing, maxStreams: options.maxStreams });
+  const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
+  // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8000, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     async close() {
       server.closeAllConnections();

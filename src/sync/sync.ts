@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
 import { openDatabase, type Database } from '../dialects/index.js';
 import { ConfigError, FetchError, LockError, RemoteSyncError } from '../errors.js';
-import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord } from '../fixtures/http-client.js';
+import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord, type RequestOptions } from '../fixtures/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
 import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
 import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
@@ -48,6 +48,8 @@ export interface SyncOptions {
   keepBackups?: number;
   /** `-F`: ignore the incremental watermarks and fetch every model in full. */
   full?: boolean;
+  /** Timeouts, retries, TLS trust and the size limit of fetches (defaults in fixtures/http-client). */
+  http?: Omit<RequestOptions, 'token'>;
   /** How long to wait for another sync's lock. */
   lockWaitMs?: number;
   emit?: (event: SyncEvent) => void;
@@ -56,6 +58,8 @@ export interface SyncOptions {
 }
 
 const LOCK_WAIT_MS = 10_000;
+/** Fixtures downloaded at once. */
+const FETCH_CONCURRENCY = 3;
 
 /**
  * One sync run, DESIGN §6: prepare, check, plan, fetch, install in ONE transaction, report.
@@ -129,8 +133,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       fetched = staged;
     } else {
       emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
-      await checkTcp(endpoint);
-      const info = await getInstanceInfo(endpoint, { token });
+      await checkTcp(endpoint, options.http?.connectTimeoutMs);
+      const info = await getInstanceInfo(endpoint, { ...options.http, token });
       if (info.app !== manifest.app) {
         throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
       }
@@ -138,7 +142,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       plan = await planModels(manifest, excluded, writes ? trx : undefined, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
       const watermarks = options.full ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, token, emit);
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, { ...options.http, token }, emit);
       if (options.fetchOnly) {
         locked = false;
         await db.dialect.unlock(trx, lockKey);
@@ -165,19 +169,28 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   }
 }
 
-async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, token: string | undefined, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
   const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
-  for (const model of plan) {
-    const file = fixtureFile(dir, model.name);
-    const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
-    const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
-    const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
-    const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { token });
-    record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
-    emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
-  }
+  // A few fixtures at a time: the remote serializes one while we write another.
+  const queue = [...plan];
+  let failed = false;
+  const worker = async () => {
+    for (let model = queue.shift(); model && !failed; model = queue.shift()) {
+      const file = fixtureFile(dir, model.name);
+      const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
+      const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
+      const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
+      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, request).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+      record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
+      emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
+    }
+  };
+  await Promise.all(Array.from({ length: FETCH_CONCURRENCY }, worker));
   await writeFetchManifest(dir, record);
   return record;
 }
