@@ -1,7 +1,6 @@
 import { openDatabase } from '../dialects/index.js';
+import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
-import { ensureAppTables } from '../schema/app-tables.js';
-import { ensureBookkeeping } from '../schema/bookkeeping.js';
 
 /** Options of `remotesyncdb init`. */
 export interface InitOptions { app: string; db?: string }
@@ -13,8 +12,7 @@ export async function init(options: InitOptions): Promise<InitResult> {
   const manifest = loadManifest(options.app);
   const db = openDatabase(options.db);
   try {
-    await ensureBookkeeping(db.knex, db.dialect);
-    return await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+    return await ensureSchema(db.knex, db.dialect, manifest, 'add-tags');
   } finally {
     await db.knex.destroy();
   }

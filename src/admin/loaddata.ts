@@ -3,11 +3,10 @@ import { ConfigError, ModelInstallError } from '../errors.js';
 import { readFixtureFile } from '../fixtures/work-dir.js';
 import { checkFixtureObject, type FixtureObject } from '../install/fixture-object.js';
 import { batchSize, insertRows } from '../install/insert.js';
+import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { ModelDef } from '../manifest/types.js';
-import { ensureAppTables } from '../schema/app-tables.js';
-import { ensureBookkeeping } from '../schema/bookkeeping.js';
 import { nowDatetime, toColumnValue, ValueError } from '../values/values.js';
 
 /** Options of `remotesyncdb loaddata`. */
@@ -44,8 +43,7 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
   const now = nowDatetime();
   let count = 0;
   try {
-    await ensureBookkeeping(db.knex, db.dialect);
-    await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+    await ensureSchema(db.knex, db.dialect, manifest, 'add-tags');
     await db.knex.transaction(async (trx) => {
       await db.dialect.deferConstraints(trx);
       for (const model of dependencyOrder(manifest)) {

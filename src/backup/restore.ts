@@ -3,10 +3,9 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { openDatabase } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
+import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
-import { ensureAppTables } from '../schema/app-tables.js';
-import { ensureBookkeeping } from '../schema/bookkeeping.js';
 import { insertRows } from '../install/insert.js';
 import { backupTables } from './backup.js';
 
@@ -36,8 +35,7 @@ export async function restore(options: RestoreOptions): Promise<{ tables: number
   let rows = 0;
   let tables = 0;
   try {
-    await ensureBookkeeping(db.knex, db.dialect);
-    await ensureAppTables(db.knex, db.dialect, manifest, 'add-tags');
+    await ensureSchema(db.knex, db.dialect, manifest, 'add-tags');
     await db.knex.transaction(async (trx) => {
       await db.dialect.deferConstraints(trx);
       // Empty app tables before the registry they reference.

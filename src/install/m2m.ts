@@ -1,4 +1,5 @@
 import type { M2mDef, ModelDef } from '../manifest/types.js';
+import { groupBy } from './group-by.js';
 import { insertRows } from './insert.js';
 import { IntSet } from './int-collections.js';
 import type { LinkContext } from './rewire.js';
@@ -18,13 +19,7 @@ const IN_BATCH = 1000;
  * the extra, keep the rest (a kept link keeps its row). Only objects the remote sent are touched.
  */
 export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Promise<void> {
-  const groups = new Map<string, PendingM2m[]>();
-  for (const p of ctx.pending) {
-    const key = `${p.model.name}.${p.m2m.name}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push(p);
-  }
-  for (const items of groups.values()) {
+  for (const items of groupBy(ctx.pending, (p) => `${p.model.name}.${p.m2m.name}`)) {
     const { model, m2m } = items[0];
     if (m2m.kind !== 'auto') continue;
     const owners = await ctx.idMaps.of(model);

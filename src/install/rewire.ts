@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, FkDef, ModelDef } from '../manifest/types.js';
+import { groupBy } from './group-by.js';
 import type { IdMaps } from './id-map.js';
 
 /** A foreign key whose target was not installed when its row was written. */
@@ -35,13 +36,7 @@ const REWIRE_BATCH = 500;
  * `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)` per batch and column.
  */
 export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promise<void> {
-  const groups = new Map<string, PendingFk[]>();
-  for (const p of ctx.pending) {
-    const key = `${p.model.name}.${p.fk.name}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push(p);
-  }
-  for (const items of groups.values()) {
+  for (const items of groupBy(ctx.pending, (p) => `${p.model.name}.${p.fk.name}`)) {
     const { model, fk } = items[0];
     const owners = await ctx.idMaps.of(model);
     const targetModel = ctx.manifest.models.get(fk.to)!;

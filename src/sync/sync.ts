@@ -11,11 +11,11 @@ import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js
 import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
 import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
+import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { ensureAppTables } from '../schema/app-tables.js';
-import { ensureBookkeeping, REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeeping.js';
+import { REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeeping.js';
 import type { SyncEvent, SyncResult } from './events.js';
 import { checkExcludes, planModels } from './plan.js';
 import { findRemote, registerRemote, type RemoteRow } from './registry.js';
@@ -103,8 +103,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   try {
     if (writes) {
       emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
-      await ensureBookkeeping(db.knex, db.dialect);
-      await ensureAppTables(db.knex, db.dialect, manifest, 'error');
+      await ensureSchema(db.knex, db.dialect, manifest, 'error');
     }
     // One run at a time, from before the fetch (which rewrites the staged files) to the commit.
     // The transaction opened here is the install's; a fetch-only or dry run rolls it back.
