@@ -1,0 +1,281 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
+import { FetchError, RemoteSyncError } from '../../src/errors.js';
+import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../../src/schema/app-tables.js';
+import { REGISTRY_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
+import { sync, type SyncOptions } from '../../src/sync/sync.js';
+import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
+import { tableDigests, withDb } from '../helpers/inspect.js';
+
+/**
+ * Network faults while fetching ONE model (Variable): every one must end in a clear error
+ * (exit 1, naming remote, model and what happened) with the database exactly as it was, or,
+ * for the transient ones that recover, in a normal install.
+ */
+const dialects = await availableDialects();
+const manifest = loadManifest('hcore');
+const served = [...manifest.models.values()].filter((m) => !m.isPrivate).map((m) => m.name);
+/** Everything but Variable and UnitOfMeasurement (whose m2m points at Variable): a small, fast plan. */
+const EXCLUDE = [...manifest.models.keys()].filter((m) => m !== 'Variable' && m !== 'UnitOfMeasurement');
+const sample = JSON.parse(readFileSync(SAMPLE_FIXTURE, 'utf8')) as Array<{ model: string; pk: number; fields: Record<string, unknown> }>;
+const VARIABLES = sample.filter((o) => o.model === 'hcore.variable');
+const UNITS = sample.filter((o) => o.model === 'hcore.unitofmeasurement');
+const GOOD_VARIABLE_BODY = JSON.stringify(VARIABLES);
+const GOOD_UNIT_BODY = JSON.stringify(UNITS);
+/** Fast retries for every case unless a case says otherwise. */
+const FAST = { attempts: 3, retryBaseMs: 10, idleTimeoutMs: 5_000, connectTimeoutMs: 2_000 };
+
+type Fault = (req: http.IncomingMessage, res: http.ServerResponse, attempt: number) => void;
+
+/** A fake instance that answers `GET /api/` and every model properly, except Variable when a fault is set. */
+interface FaultyRemote {
+  port: number;
+  /** Requests per model since the last reset (incremental URLs included). */
+  requests: Map<string, number>;
+  fault: Fault | undefined;
+  close(): Promise<void>;
+}
+
+const serverTime = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+async function startFaultyRemote(): Promise<FaultyRemote> {
+  const remote: Partial<FaultyRemote> = { requests: new Map(), fault: undefined };
+  const stalled = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    const headers = { 'content-type': 'application/json', 'x-server-time': serverTime() };
+    if (req.url === '/api/') {
+      res.writeHead(200, headers);
+      res.end(JSON.stringify({ app: 'hcore', instance: 'x', models: served, server_time: headers['x-server-time'] }));
+      return;
+    }
+    const m = /^\/api\/([A-Za-z]+)\/(?:modified_after\/[^/]+\/)?$/.exec(req.url ?? '');
+    if (!m || !served.includes(m[1])) {
+      res.writeHead(404, headers);
+      res.end('{"error":"not found"}');
+      return;
+    }
+    const model = m[1];
+    const attempt = (remote.requests!.get(model) ?? 0) + 1;
+    remote.requests!.set(model, attempt);
+    if (model === 'Variable' && remote.fault) {
+      stalled.add(res);
+      res.once('close', () => stalled.delete(res));
+      remote.fault(req, res, attempt);
+      return;
+    }
+    res.writeHead(200, headers);
+    res.end(model === 'Variable' ? GOOD_VARIABLE_BODY : model === 'UnitOfMeasurement' ? GOOD_UNIT_BODY : '[]');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  remote.port = (server.address() as AddressInfo).port;
+  remote.close = () => new Promise<void>((r) => {
+    for (const res of stalled) res.destroy();
+    server.closeAllConnections();
+    server.close(() => r());
+  });
+  return remote as FaultyRemote;
+}
+
+const json = { 'content-type': 'application/json', 'x-server-time': serverTime() };
+
+describe.each(dialects)('fetch faults into %s', (dialect) => {
+  let remote: FaultyRemote;
+  let target: TestDatabase;
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-faults-'));
+  const hostname = () => `127.0.0.1:${remote.port}`;
+  const stage = () => path.join(workDir, `127.0.0.1_${remote.port}`, 'hcore');
+  const run = (http: SyncOptions['http'] = {}, extra: Partial<SyncOptions> = {}) =>
+    sync({ app: 'hcore', remote: '127.0.0.1', port: remote.port, exclude: EXCLUDE, db: target.url, workDir, noBackups: true, http: { ...FAST, ...http }, ...extra });
+
+  /** Everything a failed run must leave alone: app tables, registry, and the incremental watermarks. */
+  const state = async () => ({
+    tables: await tableDigests(target.url, manifest),
+    watermarks: await withDb(target.url, (db) => db.knex(WATERMARK_TABLE).select('*').orderBy(['database_id', 'model'])),
+  });
+
+  /** Run with the fault set, expect a FetchError naming remote and Variable, and nothing changed. */
+  const expectFailure = async (fault: Fault, http: SyncOptions['http'], what: RegExp): Promise<RemoteSyncError> => {
+    remote.fault = fault;
+    const before = await state();
+    const error = await run(http).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FetchError);
+    const e = error as RemoteSyncError;
+    expect(e.exitCode).toBe(1);
+    expect(e.message).toContain(hostname());
+    expect(e.message).toContain('Variable');
+    expect(e.message).toMatch(what);
+    expect(e.meta).toMatchObject({ remote: hostname(), model: 'Variable' });
+    expect(await state()).toEqual(before);
+    // Nothing half-written is left staged.
+    expect(readdirSync(stage()).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    return e;
+  };
+
+  beforeAll(async () => {
+    remote = await startFaultyRemote();
+    target = await createDatabase(dialect);
+    // One good sync first: the tables exist and hold this remote's rows.
+    const result = await run();
+    expect(result.objects).toBe(VARIABLES.length + UNITS.length);
+  });
+  afterAll(async () => {
+    await remote?.close();
+    await target?.drop();
+  });
+  beforeEach(() => {
+    remote.requests.clear();
+    remote.fault = undefined;
+  });
+
+  it('a connection reset in the middle of the body is retried, then fails after the last attempt', async () => {
+    const e = await expectFailure((_req, res) => {
+      res.writeHead(200, { ...json, 'content-length': Buffer.byteLength(GOOD_VARIABLE_BODY) });
+      res.write(GOOD_VARIABLE_BODY.slice(0, GOOD_VARIABLE_BODY.length >> 1), () => res.socket?.resetAndDestroy());
+    }, { attempts: 2 }, /aborted|ECONNRESET|socket hang up/);
+    expect(e.message).toContain('after 2 attempt(s)');
+    expect(remote.requests.get('Variable')).toBe(2);
+  });
+
+  it('a connection closed cleanly before Content-Length bytes arrived is an error, not a short fixture', async () => {
+    await expectFailure((_req, res) => {
+      res.writeHead(200, { ...json, 'content-length': Buffer.byteLength(GOOD_VARIABLE_BODY) });
+      res.write(GOOD_VARIABLE_BODY.slice(0, GOOD_VARIABLE_BODY.length >> 1), () => res.socket?.end());
+    }, { attempts: 2 }, /aborted|ECONNRESET|socket hang up|truncated/);
+    expect(remote.requests.get('Variable')).toBe(2);
+  });
+
+  it('a chunked body that ends cleanly without "]" is truncated: retried, then an error', async () => {
+    // Cut after the third object and its comma: everything seen is valid, the array never closes.
+    const cut = JSON.stringify(VARIABLES.slice(0, 3)).slice(0, -1) + ',';
+    await expectFailure((_req, res) => {
+      res.writeHead(200, json);
+      res.end(cut);
+    }, { attempts: 3 }, /truncated: the array ends after 3 complete object\(s\)/);
+    expect(remote.requests.get('Variable')).toBe(3);
+  });
+
+  it('an HTTP 500 is retried, and the second answer is installed', async () => {
+    const extra = { model: 'hcore.variable', pk: 500, fields: { descr: 'Εξάτμιση', descr_alt: 'Evaporation' } };
+    remote.fault = (_req, res, attempt) => {
+      if (attempt === 1) {
+        res.writeHead(500, json);
+        res.end('{"error":"database is restarting"}');
+        return;
+      }
+      res.writeHead(200, json);
+      res.end(JSON.stringify([...VARIABLES, extra]));
+    };
+    const result = await run({ attempts: 3 });
+    expect(result.status).toBe('success');
+    expect(remote.requests.get('Variable')).toBe(2);
+    expect(result.models.find((m) => m.model === 'Variable')).toMatchObject({ inserted: 1, updated: 0 });
+    await withDb(target.url, async (db) => {
+      const registry = await db.knex(REGISTRY_TABLE).where({ hostname: hostname() }).first();
+      const row = await db.knex('hcore_variable').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: 500 }).first();
+      expect(row).toMatchObject({ descr: 'Εξάτμιση', descr_alt: 'Evaporation' });
+    });
+  });
+
+  it('an HTTP 503 that never ends fails after exactly `attempts` requests', async () => {
+    const e = await expectFailure((_req, res) => {
+      res.writeHead(503, json);
+      res.end('{"error":"busy"}');
+    }, { attempts: 3 }, /answered 503/);
+    expect(e.message).toContain('/api/Variable/');
+    expect(remote.requests.get('Variable')).toBe(3);
+  });
+
+  it('a 404 for a model /api/ lists is not retried', async () => {
+    await expectFailure((_req, res) => {
+      res.writeHead(404, json);
+      res.end('{"error":"not found"}');
+    }, { attempts: 3 }, /answered 404/);
+    expect(remote.requests.get('Variable')).toBe(1);
+  });
+
+  it('a body that never ends times out after the idle timeout, per attempt', async () => {
+    const started = Date.now();
+    await expectFailure((_req, res) => {
+      res.writeHead(200, json);
+      res.write('[');
+    }, { idleTimeoutMs: 300, attempts: 2, retryBaseMs: 10 }, /no data for 300 ms|no answer for 300 ms/);
+    expect(remote.requests.get('Variable')).toBe(2);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('an answer whose headers never come times out after the idle timeout, per attempt', async () => {
+    await expectFailure(() => {}, { idleTimeoutMs: 300, attempts: 2, retryBaseMs: 10 }, /no answer for 300 ms|no data for 300 ms/);
+    expect(remote.requests.get('Variable')).toBe(2);
+  });
+
+  it('a slow trickle that never pauses for the idle timeout completes', async () => {
+    const body = JSON.stringify([...VARIABLES, { model: 'hcore.variable', pk: 501, fields: { descr: 'Αργή', descr_alt: 'Slow' } }]);
+    const pieces = 20;
+    remote.fault = (_req, res) => {
+      res.writeHead(200, json);
+      const size = Math.ceil(body.length / pieces);
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        const piece = body.slice(i * size, (i + 1) * size);
+        i++;
+        if (i >= pieces) {
+          clearInterval(timer);
+          res.end(piece);
+        } else res.write(piece);
+      }, 50);
+    };
+    const started = Date.now();
+    const result = await run({ idleTimeoutMs: 300, attempts: 1 });
+    // Longer in total than the idle timeout: it is idleness that counts, not duration.
+    expect(Date.now() - started).toBeGreaterThan(900);
+    expect(result.status).toBe('success');
+    expect(remote.requests.get('Variable')).toBe(1);
+    expect(result.models.find((m) => m.model === 'Variable')).toMatchObject({ inserted: 1 });
+  });
+
+  it('an HTML page instead of JSON is a clear error, not retried', async () => {
+    await expectFailure((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<html><body><h1>Server Error (500)</h1></body></html>');
+    }, { attempts: 3 }, /text\/html.*not JSON/);
+    expect(remote.requests.get('Variable')).toBe(1);
+  });
+
+  /** A valid fixture, padded with JSON whitespace past `limit`. */
+  const oversize = (limit: number) => `[${' '.repeat(limit)}${GOOD_VARIABLE_BODY.slice(1)}`;
+  const LIMIT = GOOD_UNIT_BODY.length + 100;
+
+  it('a fixture over maxFixtureBytes, announced by Content-Length, is refused without reading it', async () => {
+    const body = oversize(LIMIT);
+    await expectFailure((_req, res) => {
+      res.writeHead(200, { ...json, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }, { maxFixtureBytes: LIMIT }, new RegExp(`larger than the limit of ${LIMIT} bytes`));
+    expect(remote.requests.get('Variable')).toBe(1);
+  });
+
+  it('a chunked fixture that grows over maxFixtureBytes is cut off and refused', async () => {
+    const body = oversize(LIMIT * 4);
+    await expectFailure((_req, res) => {
+      res.writeHead(200, json);
+      for (let i = 0; i < body.length; i += 1024) res.write(body.slice(i, i + 1024));
+      res.end();
+    }, { maxFixtureBytes: LIMIT }, new RegExp(`larger than the limit of ${LIMIT} bytes`));
+    expect(remote.requests.get('Variable')).toBe(1);
+  });
+
+  it('after all of this, a clean run still finds nothing to change', async () => {
+    const before = await state();
+    const result = await run({}, { full: true });
+    expect(result.models.reduce((n, m) => n + m.inserted + m.updated, 0)).toBe(0);
+    expect((await state()).tables).toEqual(before.tables);
+  });
+});
