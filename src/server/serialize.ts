@@ -27,6 +27,9 @@ export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manif
       if (isRoot) query = query.where(`${model.table}.${root.lastModified!}`, '>', filter.after);
       else query = query.join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`).where(`${root.table}.${root.lastModified!}`, '>', filter.after);
     }
+    // Give the event loop a turn per page: with a synchronous driver (better-sqlite3) a whole
+    // table would otherwise stream before any other request is even read.
+    await new Promise((resolve) => setImmediate(resolve));
     const rows = await query;
     if (rows.length === 0) return;
     const links = new Map<string, Map<number, number[]>>();
