@@ -28,6 +28,8 @@ export interface DialectAdapter {
   bindBoolean(value: boolean): boolean | number;
   /** A stored JSON column value back to a JS value. */
   readJson(value: unknown): unknown;
+  /** Options of the sync's transaction (isolation level). */
+  readonly transactionConfig: Knex.TransactionConfig;
   /** An identifier (already checked against the manifest's pattern) quoted for SQL. */
   quote(identifier: string): string;
   /**
@@ -45,8 +47,12 @@ export interface DialectAdapter {
    * false if it is held elsewhere. It dies with the session, so a killed run never blocks the next.
    */
   tryLock(conn: Knex | Knex.Transaction, key: string, waitMs: number): Promise<boolean>;
-  /** Release the lock taken by `tryLock`, on the same connection, before commit or rollback. */
-  unlock(conn: Knex | Knex.Transaction, key: string): Promise<void>;
+  /**
+   * End the transaction (commit or roll back) and release the lock `tryLock` took on it, in
+   * the order the database needs: a lock released before the commit would let the next sync
+   * in while this one's rows are not committed yet.
+   */
+  finish(trx: Knex.Transaction, key: string, commit: boolean): Promise<void>;
 }
 
 /** A 31-bit integer key for advisory locks, from a string. */

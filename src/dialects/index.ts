@@ -2,7 +2,7 @@ import knexPackage, { type Knex } from 'knex';
 
 // knex is CommonJS: its factory is the module itself.
 const createKnex = knexPackage as unknown as (config: Knex.Config) => Knex;
-import { ConfigError } from '../errors.js';
+import { ConfigError, databaseMessage, maskSecrets, RemoteSyncError } from '../errors.js';
 import type { DialectAdapter, DialectName } from './dialect.js';
 import { mysqlAdapter } from './mysql-adapter.js';
 import { postgresAdapter } from './postgres-adapter.js';
@@ -47,8 +47,22 @@ export function adapterFor(name: DialectName): DialectAdapter {
 /** Open a database from `--db` (URL or SQLite path). The caller destroys it. */
 export function openDatabase(target: string = DEFAULT_DB): Database {
   const dialect = adapterFor(dialectOf(target));
-  const knex = createKnex(dialect.knexConfig(target));
+  // knex would print pool warnings on the console itself; errors reach the caller instead.
+  const quiet = () => {};
+  const knex = createKnex({ ...dialect.knexConfig(target), log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet } });
   return { knex, dialect, display: maskUrl(target) };
+}
+
+/** Open a database and make sure it answers, with a clear error (password masked) if not. */
+export async function connectDatabase(target: string = DEFAULT_DB): Promise<Database> {
+  const db = openDatabase(target);
+  try {
+    await db.knex.raw('SELECT 1');
+  } catch (error) {
+    await db.knex.destroy();
+    throw new RemoteSyncError(`Cannot use the local database ${db.display}: ${maskSecrets(databaseMessage(error))}`, { code: 'E_DATABASE', exitCode: 1, cause: error });
+  }
+  return db;
 }
 
 /** A URL with its password replaced by `***`. */

@@ -7,6 +7,9 @@ export const mysqlAdapter: DialectAdapter = {
   name: 'mysql',
   supportsReturning: false,
   integerCastType: 'SIGNED',
+  // READ COMMITTED: a snapshot taken before the lock was granted would not see tables another
+  // sync created meanwhile ("Table definition has changed").
+  transactionConfig: { isolationLevel: 'read committed' },
   supportsForwardReferences: false,
   maxBindParameters: 65535,
   knexConfig(target) {
@@ -82,7 +85,17 @@ export const mysqlAdapter: DialectAdapter = {
     const [rows] = await conn.raw('SELECT GET_LOCK(?, ?) AS ok', [`remotesyncdb:${key}`, Math.ceil(waitMs / 1000)]);
     return Number(rows[0].ok) === 1;
   },
-  async unlock(conn, key) {
-    await conn.raw('SELECT RELEASE_LOCK(?)', [`remotesyncdb:${key}`]);
+  // GET_LOCK belongs to the session, not the transaction: commit first, then release it on
+  // the same connection (knex hands the connection back to its pool at trx.commit()).
+  async finish(trx, key, commit) {
+    try {
+      await trx.raw(commit ? 'COMMIT' : 'ROLLBACK');
+    } finally {
+      await trx.raw('SELECT RELEASE_LOCK(?)', [`remotesyncdb:${key}`]).catch(() => undefined);
+      // Let knex close its transaction object too (a second COMMIT/ROLLBACK is a no-op).
+      if (commit) await trx.commit();
+      else await trx.rollback();
+    }
   },
+
 };

@@ -19,6 +19,7 @@ export const postgresAdapter: DialectAdapter = {
   name: 'postgres',
   supportsReturning: true,
   integerCastType: 'INTEGER',
+  transactionConfig: {},
   supportsForwardReferences: false,
   maxBindParameters: 65535,
   knexConfig(target) {
@@ -77,5 +78,9 @@ export const postgresAdapter: DialectAdapter = {
       await new Promise((r) => setTimeout(r, 200));
     }
   },
-  async unlock() {},
+  // The lock is part of the transaction: it ends with it.
+  async finish(trx, _key, commit) {
+    if (commit) await trx.commit();
+    else await trx.rollback();
+  },
 };

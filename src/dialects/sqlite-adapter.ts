@@ -15,6 +15,7 @@ export const sqliteAdapter: DialectAdapter = {
   name: 'sqlite',
   supportsReturning: true,
   integerCastType: 'INTEGER',
+  transactionConfig: {},
   supportsForwardReferences: true,
   // SQLITE_MAX_VARIABLE_NUMBER is 32766 since SQLite 3.32.
   maxBindParameters: 32766,
@@ -78,18 +79,24 @@ export const sqliteAdapter: DialectAdapter = {
   // SQLite's RESERVED lock until commit or rollback, and a killed process releases it.
   // https://www.sqlite.org/lockingv3.html
   async tryLock(conn, key, waitMs) {
-    // No lock table: no sync ever prepared this database (a first --fetch-only); nothing to guard.
-    if (!(await conn.schema.hasTable(LOCK_TABLE))) return true;
+    // The write must be the transaction's first statement: after a read, SQLite could not wait
+    // for the lock (the read's snapshot would be stale) and would fail at once.
     await conn.raw(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(waitMs))}`);
     try {
       await conn.raw(`INSERT INTO ${LOCK_TABLE} (name, runs) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET runs = runs + 1`, [key]);
       return true;
     } catch (error) {
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') return false;
+      if (/^SQLITE_BUSY/.test((error as { code?: string }).code ?? '')) return false;
+      // No lock table: no sync ever prepared this database (a first --fetch-only); nothing to guard.
+      if (/no such table/.test((error as Error).message)) return true;
       throw error;
     } finally {
       await conn.raw(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     }
   },
-  async unlock() {},
+  // The lock is part of the transaction: it ends with it.
+  async finish(trx, _key, commit) {
+    if (commit) await trx.commit();
+    else await trx.rollback();
+  },
 };

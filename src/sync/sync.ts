@@ -4,7 +4,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
-import { openDatabase, type Database } from '../dialects/index.js';
+import { connectDatabase, type Database } from '../dialects/index.js';
 import { ConfigError, FetchError, LockError, RemoteSyncError } from '../errors.js';
 import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord, type RequestOptions } from '../fixtures/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
@@ -92,26 +92,24 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     guessError = error;
   }
   const workDir = options.workDir ?? defaultWorkDir();
-  const db = openDatabase(options.db);
+  const db = await connectDatabase(options.db);
   const onQuery = options.onQuery;
   if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
   let remoteLabel = guess?.hostname ?? options.remote;
   let trx: Knex.Transaction | undefined;
-  let locked = false;
   const lockKey = `sync:${manifest.app}`;
   try {
     if (writes) {
       emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
-      await ensureSchema(db.knex, db.dialect, manifest, 'error');
+      await prepareSchema(db, manifest, options.lockWaitMs ?? LOCK_WAIT_MS);
     }
     // One run at a time, from before the fetch (which rewrites the staged files) to the commit.
     // The transaction opened here is the install's; a fetch-only or dry run rolls it back.
-    trx = await db.knex.transaction();
+    trx = await db.knex.transaction(db.dialect.transactionConfig);
     if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
       throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
     }
-    locked = true;
     const registered = await findRemote(trx, guess?.hostname, options.remote, options.port !== undefined);
     if (!guess && !registered) throw guessError;
     const endpoint = registered && registered.hostname !== guess?.hostname
@@ -143,28 +141,42 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       const watermarks = options.full ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
       fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, { ...options.http, token }, emit);
       if (options.fetchOnly) {
-        locked = false;
-        await db.dialect.unlock(trx, lockKey);
-        await trx.rollback();
+        await db.dialect.finish(trx, lockKey, false);
         return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
       }
     }
 
     emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
-    locked = false;
     const installed = await installInTransaction(trx, db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks, lockKey);
     const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
     return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), timings: timings(marks), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
   } catch (error) {
-    if (trx && !trx.isCompleted()) {
-      if (locked) await db.dialect.unlock(trx, lockKey).catch(() => {});
-      await trx.rollback().catch(() => {});
-    }
+    if (trx && !trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
     if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
   } finally {
     await db.knex.destroy();
+  }
+}
+
+/**
+ * Prepare (create what is missing) even when another first sync prepares the same database at
+ * the same moment: a table the other one created first is simply there on the next look.
+ */
+async function prepareSchema(db: Database, manifest: AppManifest, waitMs: number): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await ensureSchema(db.knex, db.dialect, manifest, 'error');
+      return;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : '';
+      const isRace = /already exists|duplicate key value|SQLITE_BUSY|database is locked/i.test(message) || (error as { code?: string }).code === 'SQLITE_BUSY';
+      if (!isRace || error instanceof RemoteSyncError) throw error;
+      if (Date.now() > deadline) throw new LockError(`Another sync is preparing ${db.display}; try again when it has finished`, { cause: error });
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
@@ -214,7 +226,6 @@ async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[]
 
 async function installInTransaction(trx: Knex.Transaction, db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks, lockKey: string): Promise<InstallResult> {
   const isDryRun = options.dryRun === true;
-  let locked = true;
   try {
     // A dry run only reads: no backup, no registration; the transaction is rolled back.
     let backup: string | undefined;
@@ -237,21 +248,15 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
       const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
       await writeWatermarks(trx, remote.id, manifest.app, watermarks);
     }
-    if (locked) {
-      locked = false;
-      await db.dialect.unlock(trx, lockKey);
-    }
     marks.commit = Date.now();
-    if (isDryRun) await trx.rollback();
-    else await trx.commit();
+    await db.dialect.finish(trx, lockKey, !isDryRun);
     marks.done = Date.now();
     if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
     if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
     return result;
   } catch (error) {
     if (!isDryRun) emit({ type: 'rolled-back', error });
-    if (locked) await db.dialect.unlock(trx, lockKey).catch(() => {});
-    if (!trx.isCompleted()) await trx.rollback().catch(() => {});
+    if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
     throw error;
   }
 }

@@ -151,11 +151,33 @@ describe.each(dialects)('operations on %s', (dialect) => {
       expect(error).toBeInstanceOf(LockError);
       expect((error as LockError).exitCode).toBe(4);
     } finally {
-      await db.dialect.unlock(trx, 'sync:hcore');
-      await trx.rollback();
+      await db.dialect.finish(trx, 'sync:hcore', false);
       await db.knex.destroy();
     }
     expect((await run({ noBackups: true })).status).toBe('success');
+  });
+
+  it('runs two concurrent syncs one after the other, never interleaved', async () => {
+    const second = await startInstance({ files: [SAMPLE_FIXTURE] });
+    try {
+      // The second run is another process, as two cron jobs would be (SQLite waits for its lock
+      // inside the driver, blocking the whole process).
+      const child = spawn(process.execPath, [BIN, '-r', `127.0.0.1:${second.port}`, '-e', 'UserProfile', '--db', target.url, '-w', workDir, '-N', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let childOut = '';
+      child.stdout.on('data', (c) => (childOut += c));
+      const childDone = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const mine = await run({ full: true, noBackups: true, lockWaitMs: 30_000 });
+      expect(await childDone).toBe(0);
+      expect([mine.status, JSON.parse(childOut).status]).toEqual(['success', 'success']);
+      // Earlier tests added an object to the first source: the check counts both sides itself.
+      await assertIsomorphic(source.db.url, target.url, manifest, hostname());
+      expect(await assertIsomorphic(second.db.url, target.url, manifest, `127.0.0.1:${second.port}`)).toBe(461);
+      // Recorded one after the other: the later run started its install after the earlier finished.
+      const history = await withDb(target.url, (db) => db.knex('remotesyncdb_run').orderBy('id', 'desc').limit(2));
+      expect(history.map((h) => h.status)).toEqual(['success', 'success']);
+    } finally {
+      await second.close();
+    }
   });
 
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
