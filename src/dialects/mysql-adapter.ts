@@ -82,7 +82,8 @@ export const mysqlAdapter: DialectAdapter = {
     // AUTO_INCREMENT moves past explicit ids by itself.
   },
   async tryLock(conn, key, waitMs) {
-    const [rows] = await conn.raw('SELECT GET_LOCK(?, ?) AS ok', [`remotesyncdb:${key}`, Math.ceil(waitMs / 1000)]);
+    // Lock names are global to the server: the database's name keeps two databases apart.
+    const [rows] = await conn.raw(`SELECT GET_LOCK(LEFT(CONCAT('rsdb:', DATABASE(), ':', ?), 64), ?) AS ok`, [key, Math.ceil(waitMs / 1000)]);
     return Number(rows[0].ok) === 1;
   },
   // GET_LOCK belongs to the session, not the transaction: commit first, then release it on
@@ -91,7 +92,7 @@ export const mysqlAdapter: DialectAdapter = {
     try {
       await trx.raw(commit ? 'COMMIT' : 'ROLLBACK');
     } finally {
-      await trx.raw('SELECT RELEASE_LOCK(?)', [`remotesyncdb:${key}`]).catch(() => undefined);
+      await trx.raw(`SELECT RELEASE_LOCK(LEFT(CONCAT('rsdb:', DATABASE(), ':', ?), 64))`, [key]).catch(() => undefined);
       // Let knex close its transaction object too (a second COMMIT/ROLLBACK is a no-op).
       if (commit) await trx.commit();
       else await trx.rollback();
