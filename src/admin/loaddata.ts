@@ -1,5 +1,6 @@
 import { openDatabase } from '../dialects/index.js';
 import { ConfigError, ModelInstallError } from '../errors.js';
+import { InvalidElement } from '../fixtures/fixture-splitter.js';
 import { readFixtureFile } from '../fixtures/work-dir.js';
 import { checkFixtureObject, type FixtureObject } from '../install/fixture-object.js';
 import { batchSize, insertRows } from '../install/insert.js';
@@ -26,6 +27,7 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
     try {
       for await (const raw of readFixtureFile(file)) {
         position++;
+        if (raw instanceof InvalidElement) throw new ConfigError(`${file}: object #${position} is not valid JSON: ${raw.message}`, { meta: { file } });
         const key = typeof (raw as { model?: unknown })?.model === 'string' ? ((raw as { model: string }).model).toLowerCase() : '';
         const model = byKey.get(key);
         if (!model) throw new ConfigError(`${file}: object #${position} is of model ${JSON.stringify((raw as { model?: unknown })?.model)}, which app ${manifest.app} does not have`, { meta: { file } });

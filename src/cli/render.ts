@@ -84,6 +84,9 @@ export class Renderer {
     for (const m of result.models) {
       this.info(`${m.model.padEnd(width)}  ${String(m.inserted).padStart(8)}  ${String(m.updated).padStart(7)}  ${String(m.unchanged).padStart(9)}  ${String(m.skipped).padStart(7)}`, 1);
     }
+    if (result.disagreements && result.disagreements.length > 0) {
+      this.info(`${result.disagreements.length} object(s) matched a local row by natural key but disagreed in other fields (listed above; -v 1).`, 0);
+    }
     if (result.skipped > 0) this.info(`Skipped ${result.skipped} object(s) that could not be installed; see ${result.rejectsFile}`, 0);
     if (result.status === 'dry-run') this.info(`Dry run: ${result.objects} objects from ${result.fixtures} fixtures would be installed; nothing was written.`, 0);
     else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);

@@ -14,6 +14,8 @@ export interface DialectAdapter {
   readonly supportsReturning: boolean;
   /** An FK may name a table that does not exist yet (so tables can be created with inline FKs in any order). */
   readonly supportsForwardReferences: boolean;
+  /** Text columns can hold U+0000 (PostgreSQL's cannot). */
+  readonly supportsNulInText: boolean;
   /** The type name of `CAST(x AS <type>)` for an integer. */
   readonly integerCastType: string;
   /** How many bind parameters one statement may carry. */

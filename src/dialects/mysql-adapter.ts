@@ -10,6 +10,7 @@ export const mysqlAdapter: DialectAdapter = {
   // READ COMMITTED: a snapshot taken before the lock was granted would not see tables another
   // sync created meanwhile ("Table definition has changed").
   transactionConfig: { isolationLevel: 'read committed' },
+  supportsNulInText: true,
   supportsForwardReferences: false,
   maxBindParameters: 65535,
   knexConfig(target) {

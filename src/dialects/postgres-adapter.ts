@@ -20,6 +20,7 @@ export const postgresAdapter: DialectAdapter = {
   supportsReturning: true,
   integerCastType: 'INTEGER',
   transactionConfig: {},
+  supportsNulInText: false,
   supportsForwardReferences: false,
   maxBindParameters: 65535,
   knexConfig(target) {

@@ -16,6 +16,7 @@ export const sqliteAdapter: DialectAdapter = {
   supportsReturning: true,
   integerCastType: 'INTEGER',
   transactionConfig: {},
+  supportsNulInText: true,
   supportsForwardReferences: true,
   // SQLITE_MAX_VARIABLE_NUMBER is 32766 since SQLite 3.32.
   maxBindParameters: 32766,
@@ -43,7 +44,8 @@ export const sqliteAdapter: DialectAdapter = {
       case 'text': return t.text(field.name);
       case 'integer': return t.integer(field.name);
       case 'float': return t.specificType(field.name, 'real');
-      case 'decimal': return t.decimal(field.name, field.maxDigits, field.decimalPlaces);
+      // knex would write "float" for SQLite; Django writes decimal(p, s) (NUMERIC affinity).
+      case 'decimal': return t.specificType(field.name, `decimal(${field.maxDigits}, ${field.decimalPlaces})`);
       case 'boolean': return t.boolean(field.name);
       case 'date': return t.date(field.name);
       case 'datetime': return t.datetime(field.name);

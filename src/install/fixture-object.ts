@@ -1,4 +1,5 @@
 import { ModelInstallError } from '../errors.js';
+import { InvalidElement } from '../fixtures/fixture-splitter.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 
 /** One object of a Django fixture, checked for shape. */
@@ -15,6 +16,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function checkFixtureObject(raw: unknown, manifest: AppManifest, model: ModelDef, remote: string, position: number): FixtureObject {
   const where = `${remote}: ${model.name} fixture, object #${position}`;
+  if (raw instanceof InvalidElement) throw new ModelInstallError(`${where} is not valid JSON: ${raw.message}`, { meta: { remote, model: model.name } });
   if (!isObject(raw)) throw new ModelInstallError(`${where} is not a JSON object`, { meta: { remote, model: model.name } });
   const expected = `${manifest.label}.${model.name.toLowerCase()}`;
   if (typeof raw.model !== 'string' || raw.model.toLowerCase() !== expected) {
@@ -26,4 +28,16 @@ export function checkFixtureObject(raw: unknown, manifest: AppManifest, model: M
   }
   if (!isObject(raw.fields)) throw new ModelInstallError(`${where} (pk=${pk}): "fields" is not an object`, { meta: { remote, model: model.name, pk } });
   return { pk, fields: raw.fields };
+}
+
+/** A staged file that is not a JSON array (truncated, altered) fails naming remote and model. */
+export async function* wrapFixtureErrors(objects: AsyncIterable<unknown>, remote: string, model: ModelDef): AsyncGenerator<unknown> {
+  try {
+    yield* objects;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'FixtureSyntaxError') {
+      throw new ModelInstallError(`${remote}: ${model.name} fixture: ${error.message}`, { meta: { remote, model: model.name }, cause: error });
+    }
+    throw error;
+  }
 }

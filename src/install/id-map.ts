@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { IDMAP_TABLE } from '../schema/bookkeeping.js';
 import { IntMap, IntSet } from './int-collections.js';
 
 /**
@@ -29,6 +30,11 @@ export class IdMaps {
       // A dry run may look at a database whose tables do not exist yet: everything is new.
       const rows = !(await this.hasTable(root.table)) ? [] : await this.trx(root.table).select(`${root.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, this.remoteId).orderBy(ORIGINAL_ID);
       for (const row of rows) map.set(Number(row.original), Number(row.id));
+      // This remote's claims on rows it did not create (natural-key matches).
+      if (await this.hasTable(IDMAP_TABLE)) {
+        const claims = await this.trx(IDMAP_TABLE).select('original_id', 'local_id').where({ original_db_id: this.remoteId, model: root.name }).orderBy('original_id');
+        for (const claim of claims) map.set(Number(claim.original_id), Number(claim.local_id));
+      }
       this.maps.set(root.name, map);
     }
     if (model.parent !== undefined && !this.present.has(model.name)) {

@@ -3,10 +3,12 @@ import type { DialectAdapter } from '../dialects/index.js';
 import { databaseMessage, ModelInstallError, RemoteSyncError } from '../errors.js';
 import type { AppManifest, FkDef, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { IDMAP_TABLE } from '../schema/bookkeeping.js';
 import { canonical, nowDatetime } from '../values/values.js';
 import { decodeObject, ObjectProblem, ownLastModified } from './decode-object.js';
-import { checkFixtureObject, type FixtureObject } from './fixture-object.js';
+import { checkFixtureObject, wrapFixtureErrors, type FixtureObject } from './fixture-object.js';
 import { IdMaps } from './id-map.js';
+import { NaturalKeyIndex, type Disagreement } from './natural-keys.js';
 import { IntSet } from './int-collections.js';
 import { batchSize, insertReturningIds, insertRows } from './insert.js';
 import { linkM2m, type PendingM2m } from './m2m.js';
@@ -55,12 +57,16 @@ export interface InstallOptions {
 export interface InstallResult {
   counts: ModelCounts[];
   rejects: Reject[];
+  /** Natural-key matches whose other fields disagreed, and what was done. */
+  disagreements: Disagreement[];
 }
 
 /** Per-model bookkeeping during one install. */
 class Tally {
   objects = 0;
   skipped = 0;
+  /** Remote pks of this model in the fixtures (for --prune). */
+  readonly seen = new IntSet();
   readonly inserted = new IntSet();
   readonly updated = new IntSet();
   counts(model: string): ModelCounts {
@@ -92,6 +98,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   /** root model name -> local ids whose last_modified must move (a child or link changed). */
   const bumps = new Map<string, IntSet>();
   let fakeId = 0;
+  const disagreements: Disagreement[] = [];
   const warned = new Set<string>();
   const warnOnce = (key: string, message: string) => {
     if (!warned.has(key)) {
@@ -115,7 +122,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
     if (parent) await idMaps.of(parent);
     for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
     const lastModified = ownLastModified(model);
-    const seen = new IntSet();
+    const naturalKeys = model.naturalKey && !model.parent ? await NaturalKeyIndex.load(trx, dialect, model, remoteId) : undefined;
+    const seen = tally.seen;
     const size = batchSize(dialect, 3 + model.fields.length + model.fks.length);
     const fail = (pk: number, field: string | undefined, message: string): never => {
       throw new ModelInstallError(`${remote}: ${model.name} pk=${pk}: ${field ? `${field} ` : ''}${message}`, { meta: { remote, model: model.name, pk, ...(field ? { field } : {}) } });
@@ -126,6 +134,28 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
         const orphan = objects.find((o) => idMaps.lookup(parent, o.pk) === undefined);
         if (orphan) fail(orphan.pk, undefined, `has no ${parent.name} pk=${orphan.pk} (an MTI child needs its parent object, which the remote did not send)`);
       }
+      const decodedAll = objects.map((object) => {
+        try {
+          return decodeObject(manifest, model, object, dialect);
+        } catch (error) {
+          if (error instanceof ObjectProblem) fail(object.pk, error.field, error.message.slice(error.field.length + 1));
+          throw error;
+        }
+      });
+      // A new object whose natural key matches a row that is not this remote's maps onto it.
+      if (naturalKeys) {
+        const claims: Array<{ pk: number; localId: number }> = [];
+        for (const decoded of decodedAll) {
+          if (rootMap.has(decoded.pk)) continue;
+          const localId = naturalKeys.find(naturalKeys.keyOf(decoded.row, true));
+          if (localId === undefined) continue;
+          rootMap.set(decoded.pk, localId);
+          claims.push({ pk: decoded.pk, localId });
+        }
+        if (claims.length > 0 && !isDryRun) {
+          await insertRows(trx, dialect, IDMAP_TABLE, claims.map((c) => ({ original_db_id: remoteId, model: model.name, original_id: c.pk, local_id: c.localId })));
+        }
+      }
       // Existing rows of these objects, for the "unchanged" comparison.
       const localIds = objects.map((o) => rootMap.get(o.pk)).filter((id): id is number => id !== undefined && id > 0);
       const existing = new Map<number, Record<string, unknown>>();
@@ -133,14 +163,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
         for (const row of await trx(model.table).select('*').whereIn(model.pk, localIds)) existing.set(Number(row[model.pk]), row);
       }
       const inserts: Array<{ pk: number; row: Record<string, unknown> }> = [];
-      for (const object of objects) {
-        let decoded;
-        try {
-          decoded = decodeObject(manifest, model, object, dialect);
-        } catch (error) {
-          if (error instanceof ObjectProblem) fail(object.pk, error.field, error.message.slice(error.field.length + 1));
-          throw error;
-        }
+      for (const [index, object] of objects.entries()) {
+        const decoded = decodedAll[index];
         for (const key of decoded.unknown) warnOnce(`${model.name}.${key}`, `${remote}: ${model.name}: ignoring field "${key}", which the manifest does not declare`);
         const { row } = decoded;
         const deferred: Array<{ fk: FkDef; target: number }> = [];
@@ -154,9 +178,11 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
           if (local !== undefined) row[fk.column] = local;
           else deferred.push({ fk, target });
         }
-        for (const { m2m, targets } of decoded.m2m) pendingM2m.push({ model, m2m, ownerPk: object.pk, targets });
         const localId = rootMap.get(object.pk);
         const current = localId === undefined ? undefined : existing.get(localId);
+        // A row this remote did not create (matched by natural key) is only written as its policy says.
+        const isClaimed = naturalKeys !== undefined && current !== undefined && Number(current[ORIGINAL_DB] ?? 0) !== remoteId;
+        if (!isClaimed) for (const { m2m, targets } of decoded.m2m) pendingM2m.push({ model, m2m, ownerPk: object.pk, targets });
         if (current === undefined) {
           // New object: unresolved FKs are NULL or a placeholder until the rewire.
           for (const { fk, target } of deferred) {
@@ -166,14 +192,26 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
           inserts.push({ pk: object.pk, row });
           continue;
         }
+        // A claimed row's links are the local data's: they are only rewired when the remote's values are taken.
+        const isLocalOnly = current[ORIGINAL_DB] === null || current[ORIGINAL_DB] === undefined;
+        const mayWrite = !isClaimed || (model.naturalKeyPolicy === 'take-remote' && !isLocalOnly);
         // Existing object: an unresolved FK keeps its value until the rewire decides.
-        for (const { fk, target } of deferred) pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target, current: current[fk.column] as number | null });
+        if (mayWrite) for (const { fk, target } of deferred) pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target, current: current[fk.column] as number | null });
         const changed: Record<string, unknown> = {};
         for (const field of model.fields) {
           if (field.name in row && canonical(field, row[field.name], dialect, true) !== canonical(field, current[field.name], dialect)) changed[field.name] = row[field.name];
         }
         for (const fk of model.fks) {
           if (fk.column in row && numOrNull(row[fk.column]) !== numOrNull(current[fk.column])) changed[fk.column] = row[fk.column];
+        }
+        if (isClaimed && Object.keys(changed).length > 0) {
+          const key = naturalKeys?.keyOf(row, true) ?? '';
+          const fields = Object.keys(changed);
+          if (model.naturalKeyPolicy === 'error') fail(object.pk, fields[0], `disagrees with the local row ${localId} it matches by natural key ${key} (fields ${fields.join(', ')}); naturalKeyPolicy is "error"`);
+          const resolution = mayWrite ? 'took-remote' : 'kept-local';
+          disagreements.push({ model: model.name, pk: object.pk, localId: localId!, key, fields, resolution });
+          emit({ type: 'warning', message: `${remote}: ${model.name} pk=${object.pk} matches local row ${localId} by ${model.naturalKey!.join(', ')} ${key} but differs in ${fields.join(', ')}: ${resolution === 'kept-local' ? 'kept the local values' : "took the remote's values"}` });
+          if (resolution === 'kept-local') continue;
         }
         if (Object.keys(changed).length > 0) {
           if (lastModified) changed[lastModified] = now;
@@ -212,7 +250,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       batch = [];
     };
     let position = 0;
-    for await (const raw of options.objects(model)) {
+    for await (const raw of wrapFixtureErrors(options.objects(model), remote, model)) {
       position++;
       tally.objects++;
       if (rejects) {
@@ -263,7 +301,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       for (let i = 0; i < list.length; i += 1000) await trx(root.table).whereIn(root.pk, list.slice(i, i + 1000)).update({ [root.lastModified!]: now });
     }
   }
-  return { counts: plan.map((m) => tallies.get(m.name)!.counts(m.name)), rejects: rejectList };
+  return { counts: plan.map((m) => tallies.get(m.name)!.counts(m.name)), rejects: rejectList, disagreements };
 }
 
 function numOrNull(v: unknown): number | null {

@@ -2,7 +2,7 @@ import type { DialectAdapter } from '../dialects/index.js';
 import { ModelInstallError } from '../errors.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { decodeObject, ObjectProblem } from './decode-object.js';
-import { checkFixtureObject } from './fixture-object.js';
+import { checkFixtureObject, wrapFixtureErrors } from './fixture-object.js';
 import type { IdMaps } from './id-map.js';
 
 /** One object left out by `--skip`, and why. */
@@ -52,7 +52,7 @@ export async function findRejects(options: { manifest: AppManifest; plan: readon
     const pks = new Set<number>();
     sent.set(model.name, pks);
     let position = 0;
-    for await (const raw of options.objects(model)) {
+    for await (const raw of wrapFixtureErrors(options.objects(model), options.remote, model)) {
       position++;
       let pk: number | null = null;
       try {

@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ManifestError } from '../errors.js';
-import { FIELD_TYPES, IDENTIFIER, type AppManifest, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef } from './types.js';
+import { FIELD_TYPES, IDENTIFIER, type AppManifest, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef, type NaturalKeyPolicy } from './types.js';
 
 /** The package's own directory, where bundled apps live in `fixtures/<app>/app.json`. */
 export const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,7 +58,7 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
     if (!IDENTIFIER.test(name)) problem(at, 'model names are identifiers [A-Za-z][A-Za-z0-9_]*');
     const m = rawModels[name];
     if (!isObject(m)) return problem(at, 'must be an object');
-    const known = ['table', 'pk', 'parent', 'fields', 'fk', 'm2m', 'dependencies', 'private', 'lastModified', 'naturalKey'];
+    const known = ['table', 'pk', 'parent', 'fields', 'fk', 'm2m', 'dependencies', 'private', 'lastModified', 'naturalKey', 'naturalKeyPolicy'];
     for (const key of Object.keys(m)) if (!known.includes(key)) problem(`${at}.${key}`, `unknown key (known: ${known.join(', ')})`);
     const table = m.table;
     if (typeof table !== 'string' || !IDENTIFIER.test(table)) problem(`${at}.table`, 'must be an identifier');
@@ -133,7 +133,18 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
       if (!f || f.type !== 'datetime') problem(`${at}.lastModified`, 'must name a datetime column declared in fields');
       if (parent !== undefined) problem(`${at}.lastModified`, 'only a root model (no parent) has a lastModified column');
     }
+    const naturalKey = m.naturalKey;
+    if (naturalKey !== undefined) {
+      if (!Array.isArray(naturalKey) || naturalKey.length === 0 || naturalKey.some((k) => typeof k !== 'string' || !fields.some((f) => f.name === k))) {
+        problem(`${at}.naturalKey`, 'must be a non-empty list of fields of this model');
+      }
+      if (parent !== undefined) problem(`${at}.naturalKey`, 'only a root model (no parent) can have a natural key');
+    }
+    const policy = m.naturalKeyPolicy ?? 'keep-local';
+    if (!['keep-local', 'take-remote', 'error'].includes(policy as string)) problem(`${at}.naturalKeyPolicy`, 'must be keep-local, take-remote or error');
     partial.set(name, {
+      naturalKey: Array.isArray(naturalKey) ? (naturalKey as string[]) : undefined,
+      naturalKeyPolicy: policy as NaturalKeyPolicy,
       name, table: String(table), pk: String(pk), parent: typeof parent === 'string' ? parent : undefined,
       fields, fks, m2m, dependencies: Array.isArray(deps) ? (deps as string[]) : [],
       isPrivate: m.private === true, lastModified: typeof lastModified === 'string' ? lastModified : undefined, index,

@@ -28,6 +28,9 @@ export type M2mDef =
   | { readonly kind: 'auto'; readonly name: string; readonly to: string; readonly table: string; readonly source: string; readonly target: string }
   | { readonly kind: 'through'; readonly name: string; readonly to: string; readonly through: string };
 
+/** What a natural-key match does when the other fields disagree. */
+export type NaturalKeyPolicy = 'keep-local' | 'take-remote' | 'error';
+
 /** One model of an app, resolved and frozen. */
 export interface ModelDef {
   readonly name: string;
@@ -44,6 +47,13 @@ export interface ModelDef {
   readonly dependencies: readonly string[];
   readonly isPrivate: boolean;
   readonly lastModified?: string;
+  /**
+   * Fields whose values identify an object across instances (lookups such as Variable): an
+   * incoming object whose key matches a row that is not this remote's maps onto that row.
+   */
+  readonly naturalKey?: readonly string[];
+  /** When a matched row's other fields disagree: keep the local values, take the remote's, or fail. */
+  readonly naturalKeyPolicy: NaturalKeyPolicy;
   /** Position in the manifest, used to keep orders stable. */
   readonly index: number;
 }

@@ -7,6 +7,8 @@ export const REGISTRY_TABLE = 'remotesyncdb_database';
 export const WATERMARK_TABLE = 'remotesyncdb_watermark';
 /** One row per sync run: the history. */
 export const RUN_TABLE = 'remotesyncdb_run';
+/** Every remote's claim on a row it did not create (a natural-key match): model, its pk there, the local id. */
+export const IDMAP_TABLE = 'remotesyncdb_idmap';
 /** SQLite only: the row a sync writes first, so that its transaction holds the database's write lock. */
 export const LOCK_TABLE = 'remotesyncdb_lock';
 
@@ -32,6 +34,17 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
       t.string('model', 64).notNullable();
       t.string('server_time', 32).notNullable();
       t.primary(['database_id', 'app', 'model']);
+    });
+  }
+  if (!(await knex.schema.hasTable(IDMAP_TABLE))) {
+    await knex.schema.createTable(IDMAP_TABLE, (t) => {
+      dialect.tableOptions(t);
+      t.integer('original_db_id').unsigned().notNullable().references('id').inTable(REGISTRY_TABLE);
+      t.string('model', 64).notNullable();
+      t.integer('original_id').notNullable();
+      t.integer('local_id').notNullable();
+      t.primary(['original_db_id', 'model', 'original_id']);
+      t.index(['model', 'local_id']);
     });
   }
   if (!(await knex.schema.hasTable(LOCK_TABLE))) {

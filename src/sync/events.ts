@@ -1,4 +1,5 @@
 import type { InstallEvent, ModelCounts } from '../install/install.js';
+import type { Disagreement } from '../install/natural-keys.js';
 
 /** Everything a sync reports while it runs; the CLI renders these, the core never prints. */
 export type SyncEvent =
@@ -20,6 +21,8 @@ export interface SyncResult {
   objects: number;
   /** Objects `--skip` left out. */
   skipped: number;
+  /** Natural-key matches whose other fields disagreed, and what was done about each. */
+  disagreements?: Disagreement[];
   /** With `--skip`: where the rejected objects are listed. */
   rejectsFile?: string;
   fixtures: number;

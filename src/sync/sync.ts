@@ -150,7 +150,12 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const installed = await installInTransaction(trx, db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks, lockKey);
     const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
-    return { ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started), timings: timings(marks), ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}) };
+    return {
+      ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started),
+      timings: timings(marks),
+      disagreements: installed.disagreements,
+      ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
+    };
   } catch (error) {
     if (trx && !trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
     if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
@@ -186,22 +191,26 @@ async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: M
   const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
   // A few fixtures at a time: the remote serializes one while we write another.
   const queue = [...plan];
-  let failed = false;
+  // The first failure stops the others at once: no request stays open, no file keeps growing.
+  const abort = new AbortController();
   const worker = async () => {
-    for (let model = queue.shift(); model && !failed; model = queue.shift()) {
+    for (let model = queue.shift(); model && !abort.signal.aborted; model = queue.shift()) {
       const file = fixtureFile(dir, model.name);
       const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
       const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
       const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
-      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, request).catch((error: unknown) => {
-        failed = true;
+      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { ...request, signal: abort.signal }).catch((error: unknown) => {
+        abort.abort();
         throw error;
       });
       record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
       emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
     }
   };
-  await Promise.all(Array.from({ length: FETCH_CONCURRENCY }, worker));
+  const outcomes = await Promise.allSettled(Array.from({ length: FETCH_CONCURRENCY }, worker));
+  // Report the failure that started it all, not the aborts it caused.
+  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
+  if (failures.length > 0) throw failures.find((e) => !(e instanceof Error && e.name === 'AbortError') && !(e instanceof FetchError && /aborted/i.test(e.message))) ?? failures[0];
   await writeFetchManifest(dir, record);
   return record;
 }

@@ -21,7 +21,10 @@ export function normalizeDatetime(text: string): string {
     const minutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0');
     const ms = Date.parse(`${day}T${hh}:${mi}:${ss}Z`) - sign * minutes * 60_000;
     if (Number.isNaN(ms)) throw new ValueError(`"${text}" is not a valid datetime`);
-    stamp = new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+    const iso = new Date(ms).toISOString();
+    // Years past 9999 or before 0 have no YYYY form.
+    if (!/^\d{4}-/.test(iso)) throw new ValueError(`"${text}" is out of the range of a datetime`);
+    stamp = iso.slice(0, 19).replace('T', ' ');
   }
   return micros === '000000' ? stamp : `${stamp}.${micros}`;
 }
@@ -29,7 +32,9 @@ export function normalizeDatetime(text: string): string {
 function isDate(text: string): boolean {
   const m = DATE.exec(text);
   if (!m) return false;
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.
+  const d = new Date(0);
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   return d.getUTCFullYear() === Number(m[1]) && d.getUTCMonth() === Number(m[2]) - 1 && d.getUTCDate() === Number(m[3]);
 }
 
@@ -76,6 +81,7 @@ export function toColumnValue(field: FieldDef, value: unknown, dialect: DialectA
     case 'string':
     case 'text': {
       if (typeof value !== 'string') throw new ValueError(`expects a string, got ${JSON.stringify(value)}`);
+      if (!dialect.supportsNulInText && value.includes('\u0000')) throw new ValueError('contains a NUL character, which this database cannot store in text');
       if (field.maxLength !== undefined && [...value].length > field.maxLength) throw new ValueError(`is ${[...value].length} characters long, more than the column's ${field.maxLength}`);
       return value;
     }
@@ -121,8 +127,11 @@ export function canonical(field: FieldDef, value: unknown, dialect: DialectAdapt
     case 'text':
       return String(value);
     case 'integer':
-    case 'float':
       return Number(value);
+    case 'float':
+      // 15 significant digits (DBL_DIG): MySQL's text protocol returns some doubles one unit
+      // in the last place off, which must not count as a change.
+      return Number(Number(value).toPrecision(15));
     case 'decimal':
       return normalizeDecimal(value as string);
     case 'boolean':

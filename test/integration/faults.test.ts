@@ -18,22 +18,22 @@ import { tableDigests, withDb } from '../helpers/inspect.js';
  * records errors nobody else listens to: in production such an error is an uncaught
  * exception that kills the process (see the test "a connection reset while a chunk is being
  * written..."). Recording them keeps those crashes from failing unrelated tests at random.
- * `slowWritesMs` delays every write's completion, to make that race deterministic.
+ * `slowWritesMs` and `slowOpenMs` delay the completion of every write and open, to make the
+ * races of those tests deterministic.
  */
-const streams = vi.hoisted(() => ({ unheard: [] as Error[], slowWritesMs: 0 }));
+const streams = vi.hoisted(() => ({ unheard: [] as Error[], slowWritesMs: 0, slowOpenMs: 0 }));
 vi.mock('node:fs', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs')>();
   const createWriteStream = (file: string, options?: Record<string, unknown>) => {
-    const delay = streams.slowWritesMs;
-    const slowFs = {
-      open: fs.open,
-      close: fs.close,
-      write: (...args: unknown[]) => {
-        const done = args.pop() as (...r: unknown[]) => void;
-        (fs.write as (...a: unknown[]) => void)(...args, (...r: unknown[]) => setTimeout(() => done(...r), delay));
-      },
+    // A write that takes long to complete; an open that takes long to happen.
+    const slowWrite = (...args: unknown[]) => {
+      const done = args.pop() as (...r: unknown[]) => void;
+      (fs.write as (...a: unknown[]) => void)(...args, (...r: unknown[]) => setTimeout(() => done(...r), streams.slowWritesMs));
     };
-    const stream = fs.createWriteStream(file, { ...options, ...(delay > 0 ? { fs: slowFs } : {}) } as Parameters<typeof fs.createWriteStream>[1]);
+    const slowOpen = (...args: unknown[]) => setTimeout(() => (fs.open as (...a: unknown[]) => void)(...args), streams.slowOpenMs);
+    const isSlow = streams.slowWritesMs > 0 || streams.slowOpenMs > 0;
+    const slowFs = { open: slowOpen, close: fs.close, write: slowWrite };
+    const stream = fs.createWriteStream(file, { ...options, ...(isSlow ? { fs: slowFs } : {}) } as Parameters<typeof fs.createWriteStream>[1]);
     stream.on('error', (error) => {
       if (stream.listenerCount('error') === 1) streams.unheard.push(error);
     });
@@ -147,8 +147,6 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(e.message).toMatch(what);
     expect(e.meta).toMatchObject({ remote: hostname(), model: 'Variable' });
     expect(await state()).toEqual(before);
-    // Nothing half-written of the failed model is left staged.
-    expect(readdirSync(stage())).not.toContain('Variable.json.partial');
     return e;
   };
 
@@ -168,6 +166,7 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     remote.faults.clear();
     streams.unheard.length = 0;
     streams.slowWritesMs = 0;
+    streams.slowOpenMs = 0;
   });
   afterEach(async () => {
     // Whatever a failed run left running (see the test on in-flight fetches) is cut off here,
@@ -252,13 +251,13 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
-  // BUG: the idle timeout inside a body is not retried. fetchOnce destroys the response with
+  // Regression, fixed: the idle timeout inside a body is not retried. fetchOnce destroys the response with
   // `new Error('no data for 300 ms')`, and isTransient() only knows /timeout|no answer|socket
   // hang up|aborted/, so the error is final at the first attempt ("failed after 1
   // attempt(s)"), although IDLE_TIMEOUT_MS's own comment and DESIGN §6 ("Timeouts and retries
   // with backoff") say a stalled fetch is retried; the same stall before the headers
   // ("no answer for 300 ms") is retried.
-  it.fails('a body that never ends is retried `attempts` times, each cut off by the idle timeout', async () => {
+  it('a body that never ends is retried `attempts` times, each cut off by the idle timeout', async () => {
     const started = Date.now();
     const e = await expectFailure((_req, res) => {
       res.writeHead(200, jsonHeaders());
@@ -310,7 +309,8 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
 
   /** A valid fixture, padded with JSON whitespace past `limit`. */
   const oversize = (limit: number) => `[${' '.repeat(limit)}${GOOD_VARIABLE_BODY.slice(1)}`;
-  const LIMIT = GOOD_UNIT_BODY.length + 100;
+  // Room for the UnitOfMeasurement fixture (Greek: 2 bytes a character), fetched at the same time.
+  const LIMIT = Buffer.byteLength(GOOD_UNIT_BODY) + 100;
 
   it('a fixture over maxFixtureBytes, announced by Content-Length, is refused without reading it', async () => {
     const body = oversize(LIMIT);
@@ -331,14 +331,14 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(remote.requests.get('Variable')).toBe(1);
   });
 
-  // BUG: when one fetch fails, sync() rejects at once (Promise.all in fetchAll) while the
+  // Regression, fixed: when one fetch fails, sync() rejects at once (Promise.all in fetchAll) while the
   // other fetches of the run (FETCH_CONCURRENCY = 3) go on, neither aborted nor awaited. They
   // keep writing `<Model>.json.partial` and renaming it into the staging directory after the
   // run has "ended", and they keep the CLI process alive: with Variable answering 404 and
   // UnitOfMeasurement stalled, `remotesyncdb ... --timeout 4` prints the 404 error and then
   // exits only 4 s later, when the stalled fetch times out (with the default --timeout 300, a
   // nightly cron run hangs for 5 minutes after its error).
-  it.fails('a failed fetch stops the other fetches of the run before the error is reported', async () => {
+  it('a failed fetch stops the other fetches of the run before the error is reported', async () => {
     remote.faults.set('Variable', (_req, res) => {
       res.writeHead(404, jsonHeaders());
       res.end('{"error":"not found"}');
@@ -355,7 +355,7 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(readdirSync(stage()).filter((f) => f.endsWith('.partial'))).toEqual([]);
   });
 
-  // BUG: fetchOnce's file write stream has no 'error' listener. When the response fails while
+  // Regression, fixed: fetchOnce's file write stream has no 'error' listener. When the response fails while
   // a chunk is still being written to `<Model>.json.partial`, `out.destroy()` lets that write
   // complete with ERR_STREAM_DESTROYED, which the stream emits as an 'error' nobody listens to:
   // an uncaught exception. The CLI then dies with a Node stack trace ("Error
@@ -363,7 +363,7 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
   // event on WriteStream instance") instead of its own message, and no failed run is recorded.
   // Seen with the real binary against a server that resets mid-body (about 1 run in 6); made
   // deterministic here by slowing file writes down.
-  it.fails('a connection reset while a chunk is being written to disk raises no uncaught error', async () => {
+  it('a connection reset while a chunk is being written to disk raises no uncaught error', async () => {
     streams.slowWritesMs = 100;
     remote.faults.set('Variable', (_req, res) => {
       res.writeHead(200, { ...jsonHeaders(), 'content-length': Buffer.byteLength(GOOD_VARIABLE_BODY) });
@@ -373,6 +373,23 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(error).toBeInstanceOf(FetchError);
     await sleep(300);
     expect(streams.unheard.map((e) => e.message)).toEqual([]);
+  });
+
+  // Regression, fixed: a failed fetch can leave `<Model>.json.partial` behind. fetchFixture removes the
+  // partial file right after fetchOnce fails, but fetchOnce only calls `out.destroy()` and does
+  // not wait for the write stream: when its open() completes after the rm(), the file is
+  // created after the clean-up and stays. Seen about 1 run in 8 with the chunked oversize case
+  // above; made deterministic here by slowing open() down.
+  it('a failed fetch leaves no partial file in the staging directory', async () => {
+    streams.slowOpenMs = 100;
+    remote.faults.set('Variable', (_req, res) => {
+      res.writeHead(200, jsonHeaders());
+      res.end(GOOD_VARIABLE_BODY.slice(0, -1));
+    });
+    const error = await run({ attempts: 1 }).catch((e: unknown) => e);
+    expect((error as Error).message).toContain('truncated');
+    await sleep(300);
+    expect(readdirSync(stage()).filter((f) => f.startsWith('Variable.json.'))).toEqual([]);
   });
 
   it('after all of this, a clean run still finds nothing to change', async () => {

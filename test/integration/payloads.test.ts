@@ -124,20 +124,20 @@ describe('bad payloads into sqlite', () => {
       expect(await tableDigests(target.url, manifest)).toEqual(before);
     });
 
-    // BUG: a syntax error inside one object passes the fetch (the splitter checks only the
+    // Regression, fixed: a syntax error inside one object passes the fetch (the splitter checks only the
     // array's structure) and is found by JSON.parse during the install (parseFixture), which
     // throws a bare FixtureSyntaxError "object #2: Expected double-quoted property name in JSON
     // at position 79": not a RemoteSyncError (no code, no meta), and the message names neither
     // the remote nor the model (the CLI prints exactly that, exit 1 by the fallback).
-    it.fails('inside an object: the error names remote, model and the object', async () => {
+    it('inside an object: the error names remote, model and the object', async () => {
       await rejected({ Variable: broken() }, { says: ['Variable', /object #2|pk=2/], meta: { model: 'Variable' } });
     });
 
-    // BUG: with --skip the same object fails the whole run (findRejects only catches
+    // Regression, fixed: with --skip the same object fails the whole run (findRejects only catches
     // ObjectProblem and ModelInstallError, and the FixtureSyntaxError escapes), whereas DESIGN
     // §6 says an object that cannot be installed is rejected and listed; RejectSet already
     // handles objects without a usable pk ("(no pk)"), as it does for a pk "abc".
-    it.fails('inside an object, with --skip: listed as rejected, the rest committed', async () => {
+    it('inside an object, with --skip: listed as rejected, the rest committed', async () => {
       const fresh = await createDatabase('sqlite');
       remote.set('Variable', broken());
       try {
@@ -289,12 +289,12 @@ describe('bad payloads into sqlite', () => {
     });
   });
 
-  // BUG: isDate()/normalizeDatetime() in src/values/values.ts build the date with
+  // Regression, fixed: isDate()/normalizeDatetime() in src/values/values.ts build the date with
   // Date.UTC(year, ...), which maps years 0-99 to 1900-1999, so every date of the first
   // century is refused as "expects a date YYYY-MM-DD, got "0050-01-01"" (and the whole run
   // with it), although it is a well-formed date that Django's DateField accepts (years 1-9999)
   // and serializes exactly so; a typo'd year in a real instance stops every nightly sync.
-  it.fails('a date in the first century (0050-01-01) is a date', async () => {
+  it('a date in the first century (0050-01-01) is a date', async () => {
     remote.set('Station', edited('Station', 11, (o) => { o.fields.start_date = '0050-01-01'; }));
     try {
       const result = await run();
@@ -457,12 +457,12 @@ describe.each(dialects.filter((d) => d !== 'sqlite'))('bad payloads into %s', (d
       meta: { model: 'UnitOfMeasurement', pk: 1, field: 'variables' },
     });
   });
-  // BUG (PostgreSQL only): a NUL character in a string passes toColumnValue, and PostgreSQL,
+  // Regression (PostgreSQL only), fixed: a NUL character in a string passes toColumnValue, and PostgreSQL,
   // which cannot store it in text, refuses the whole INSERT batch: the error is "Variable: the
   // database refused the objects pk=1..11: invalid byte sequence for encoding "UTF8": 0x00",
   // with a pk range instead of the pk and no field (meta has neither), where DESIGN §7 asks
   // for remote, model, pk and field. SQLite and MySQL store the same payload as it is.
-  (dialect === 'postgres' ? it.fails : it.skip)('a NUL character PostgreSQL cannot store is refused naming pk and field', async () => {
+  (dialect === 'postgres' ? it : it.skip)('a NUL character PostgreSQL cannot store is refused naming pk and field', async () => {
     await rejected({ Variable: edited('Variable', 3, (o) => { o.fields.descr = 'a\u0000b'; }) }, {
       says: ['Variable pk=3: descr'],
       meta: { model: 'Variable', pk: 3, field: 'descr' },

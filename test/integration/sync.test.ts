@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,18 @@ import { startInstance, type TestInstance } from '../helpers/instance.js';
 const dialects = await availableDialects();
 const manifest = loadManifest('hcore');
 const SAMPLE_OBJECTS = 461;
+
+/** The sample with every natural key changed: local data that looks like the remote's but matches nothing. */
+function localCopyOfSample(): string {
+  const objects = JSON.parse(readFileSync(SAMPLE_FIXTURE, 'utf8')) as Array<{ model: string; fields: Record<string, unknown> }>;
+  for (const object of objects) {
+    const model = [...manifest.models.values()].find((m) => `hcore.${m.name.toLowerCase()}` === object.model);
+    for (const key of model?.naturalKey ?? []) object.fields[key] = `local ${String(object.fields[key])}`;
+  }
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'rsdb-local-')), 'local.json');
+  writeFileSync(file, JSON.stringify(objects));
+  return file;
+}
 
 /** Rows with NULL origin tags, per root table, plus their MTI children: what a sync must never touch. */
 async function localOnlyRows(url: string): Promise<string> {
@@ -43,8 +55,9 @@ describe.each(dialects)('sync into %s', (dialect) => {
     source = await startInstance({ files: [SAMPLE_FIXTURE] });
     target = await createDatabase(dialect);
     // The target already holds the same objects as its own local-only data, under the same
-    // pks: a sync that confused remote and local ids would link to these.
-    await loaddata({ app: 'hcore', db: target.url, files: [SAMPLE_FIXTURE] });
+    // pks: a sync that confused remote and local ids would link to these. Its lookups are
+    // renamed, so that no natural key matches (natural-keys.test.ts covers matching).
+    await loaddata({ app: 'hcore', db: target.url, files: [localCopyOfSample()] });
   });
   afterAll(async () => {
     await source?.close();
@@ -141,8 +154,13 @@ describe.each(dialects)('sync into %s', (dialect) => {
         const remote = await db.knex('remotesyncdb_database').where({ hostname: hostname() }).first();
         return JSON.stringify(await db.knex('hcore_gentity').where(ORIGINAL_DB, remote.id).orderBy('id'));
       });
+      const variablesBefore = await withDb(target.url, async (db) => Number((await db.knex('hcore_variable').count({ n: '*' }))[0].n));
       const result = await sync({ app: 'hcore', remote: `127.0.0.1:${second.port}`, exclude: ['UserProfile'], db: target.url, workDir });
-      expect(result.models.reduce((n, m) => n + m.inserted, 0)).toBe(SAMPLE_OBJECTS);
+      // Lookups (natural keys) map onto the first remote's rows: no duplicated Variable, TimeZone...
+      const lookups = result.models.filter((m) => manifest.models.get(m.model)!.naturalKey).reduce((n, m) => n + m.objects, 0);
+      expect(lookups).toBeGreaterThan(50);
+      expect(result.models.reduce((n, m) => n + m.inserted, 0)).toBe(SAMPLE_OBJECTS - lookups);
+      expect(await withDb(target.url, async (db) => Number((await db.knex('hcore_variable').count({ n: '*' }))[0].n))).toBe(variablesBefore);
       expect(await assertIsomorphic(second.db.url, target.url, manifest, `127.0.0.1:${second.port}`)).toBe(SAMPLE_OBJECTS);
       expect(await assertIsomorphic(source.db.url, target.url, manifest, hostname())).toBeGreaterThan(SAMPLE_OBJECTS);
       await withDb(target.url, async (db) => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FixtureSplitter, FixtureSyntaxError, parseFixture } from '../../src/fixtures/fixture-splitter.js';
+import { FixtureSplitter, FixtureSyntaxError, InvalidElement, parseFixture } from '../../src/fixtures/fixture-splitter.js';
 
 const REAL = new URL('../../../shared/realdata/enhydris/dbsync-testdata-2010.json', import.meta.url);
 
@@ -101,10 +101,18 @@ describe('parseFixture errors are FixtureSyntaxErrors', () => {
     await fails('[null]', /expected an object/);
   });
 
-  it('malformed JSON inside an element names the element', async () => {
-    await fails('[{"pk":1},{"pk": }]', /^object #2: /);
-    await fails('[{"pk":1]}]', /^(object #1: |unexpected "\}.*" after object 1)/); // mismatched brackets: caught by JSON.parse or the splitter
-    await fails("[{'pk':1}]", /^object #1: /);
+  it('yields an element that is not valid JSON as an InvalidElement at its position, and goes on', async () => {
+    const got: unknown[] = [];
+    for await (const o of parseFixture(chunks('[{"pk":1},{"pk": },{"pk":3}]', 5))) got.push(o);
+    expect(got).toHaveLength(3);
+    expect(got[0]).toEqual({ pk: 1 });
+    expect(got[1]).toBeInstanceOf(InvalidElement);
+    expect((got[1] as InvalidElement).position).toBe(2);
+    expect(got[2]).toEqual({ pk: 3 });
+    const single: unknown[] = [];
+    for await (const o of parseFixture(chunks("[{'pk':1}]", 4))) single.push(o);
+    expect(single[0]).toBeInstanceOf(InvalidElement);
+    await fails('[{"pk":1]}]', /^(unexpected "\}.*" after object 1)/); // mismatched brackets: the splitter
   });
 
   it('objects before an error are still yielded', async () => {
