@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
+import { fleetTokenFor } from './fleet/fleet-config.js';
 
 /** `remotesyncdb.config.json`: defaults below flags and the environment. */
 export interface ConfigFile {
@@ -12,8 +13,11 @@ export interface ConfigFile {
   app?: string;
   /** A bearer token for every remote that has none of its own. */
   token?: string;
-  /** Per remote identity (`host[:port]`): its bearer token. */
-  remotes?: Record<string, { token?: string }>;
+  /**
+   * The fleet, by name: `{ host, port, app, exclude, token | tokenEnv, enabled }` each
+   * (validated by fleetRemotes). An entry keyed by `host[:port]` with only a token still works.
+   */
+  remotes?: Record<string, Record<string, unknown>>;
 }
 
 /** Where a config file is looked for when `--config` is not given, first found wins. */
@@ -38,14 +42,14 @@ export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv)
   for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes)`);
   for (const key of ['db', 'workDir', 'app', 'token']) if (config[key] !== undefined && typeof config[key] !== 'string') problems.push(`${key}: must be a string`);
   if (config.remotes !== undefined) {
-    if (typeof config.remotes !== 'object' || config.remotes === null) problems.push('remotes: must be an object host[:port] -> { "token": ... }');
-    else for (const [host, spec] of Object.entries(config.remotes)) if (typeof spec !== 'object' || spec === null || (spec.token !== undefined && typeof spec.token !== 'string')) problems.push(`remotes.${host}: must be { "token": string }`);
+    if (typeof config.remotes !== 'object' || config.remotes === null || Array.isArray(config.remotes)) problems.push('remotes: must be an object name -> { host, port, app, exclude, token | tokenEnv, enabled }');
+    else for (const [name, spec] of Object.entries(config.remotes)) if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) problems.push(`remotes.${name}: must be an object`);
   }
   if (problems.length > 0) throw new ConfigError(`Config file ${file}:\n  ${problems.join('\n  ')}`, { meta: { file } });
   return { ...(config as ConfigFile), source: file };
 }
 
-/** The token for a remote: the environment's, else the config's for that remote, else the config's default. */
+/** The token for a remote: the environment's, else the config's entry for that remote (token or tokenEnv), else the config's default. */
 export function tokenFor(hostname: string, env: NodeJS.ProcessEnv, config: ConfigFile): string | undefined {
-  return env.REMOTESYNCDB_TOKEN || config.remotes?.[hostname]?.token || config.token || undefined;
+  return env.REMOTESYNCDB_TOKEN || fleetTokenFor(config, env)(hostname) || config.token || undefined;
 }

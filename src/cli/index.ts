@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
@@ -10,13 +10,15 @@ import { init } from '../admin/init.js';
 import { loaddata } from '../admin/loaddata.js';
 import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { DEFAULT_DB } from '../dialects/index.js';
-import { ConfigError, RemoteSyncError } from '../errors.js';
+import { ConfigError, maskSecrets, RemoteSyncError } from '../errors.js';
 import { parseRemote } from '../fixtures/remote-endpoint.js';
 import { loadConfig, tokenFor } from '../config.js';
 import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
 import { exitCodeOf, EXIT } from './exit-codes.js';
+import { fleetRemotes, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
+import { inspect } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
 import { Renderer } from './render.js';
 import type { SyncEvent } from '../sync/events.js';
@@ -87,6 +89,32 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       return args.remote;
     }
   };
+  /** `--all` (and `--every`): every enabled remote of the config file. */
+  const runFleet = async (args: Record<string, unknown>, base: Omit<FleetBaseOptions, 'app'>): Promise<number> => {
+    const once = async (signal?: AbortSignal) => {
+      const config = configOf(args);
+      const remotes = fleetRemotes(config, io.env).map((r) => ({ ...r, exclude: [...new Set([...r.exclude, ...list(args.exclude)])] }));
+      const result = await syncAll(remotes, { ...base, app: appOf(args) }, renderer.fleetEvent, { signal });
+      renderer.fleetSummary(result);
+      return result;
+    };
+    if (!args.every) return (await once()).exitCode;
+    const abort = new AbortController();
+    void io.stopSignal?.then(() => abort.abort());
+    let first = true;
+    await runEvery(parseInterval(String(args.every)), async () => {
+      try {
+        await once(abort.signal);
+      } catch (error) {
+        // A configuration error at start-up is exit 2; later, it is reported and the loop goes on.
+        if (first) throw error;
+        renderer.error(error);
+      } finally {
+        first = false;
+      }
+    }, { signal: abort.signal, onWait: (ms) => renderer.info(`Next run at ${new Date(Date.now() + ms).toISOString()}`, 1) });
+    return EXIT.ok;
+  };
   const common = (y: Argv) =>
     y
       .option('app', { alias: 'a', type: 'string', describe: 'App: a bundled name or a manifest .json path [default: hcore]' })
@@ -118,29 +146,40 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('dry-run', { type: 'boolean', describe: 'Plan and count what would change; commit nothing' })
         .example('$0 -a hcore -r itia.hydroscope.gr -e UserProfile --silent', 'the nightly cron job')
         .example('$0 -r localhost -p 8000 --db postgres://postgres@127.0.0.1:5432/enhydris', 'into PostgreSQL')
+        .option('prune', { type: 'boolean', describe: "Delete this remote's rows that it no longer has (fetches in full)" })
+        .option('repair', { type: 'boolean', describe: "Re-fetch everything and make this remote's rows an exact copy (--full --prune)" })
+        .option('all', { type: 'boolean', describe: 'Sync every enabled remote of the config file, each in its own transaction' })
+        .option('every', { type: 'string', describe: 'With --all: keep running, a run every DURATION (15m, 1h, 2h30m), with jitter; SIGTERM stops after the remote in progress' })
+        .example('$0 --all --config /etc/remotesyncdb.json -S', 'the whole fleet, nightly')
         .check((args) => {
-          if (!args.remote) throw new Error('Missing required argument: remote (-r HOST)');
+          if (args.all && args.remote) throw new Error('--all syncs the remotes of the config file: give no -r');
+          if (!args.all && !args.remote) throw new Error('Missing required argument: remote (-r HOST), or --all');
+          if (args.every && !args.all) throw new Error('--every goes with --all');
+          if (args.every) parseInterval(String(args.every));
           return true;
         }),
       run(async (args) => {
-        // listr2 on a terminal; plain timestamped lines otherwise (cron, logs); nothing with -S/--json.
-        const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? new TerminalProgress(io.stdout) : undefined;
-        progress?.start();
-        const emit = progress ? (e: SyncEvent) => { if (e.type === 'warning') renderer.event(e); else progress.event(e); } : renderer.event;
         const config = configOf(args);
-        let result;
-        try {
-          result = await sync({
-          app: appOf(args), remote: args.remote as string, port: args.port as number | undefined,
-          exclude: list(args.exclude), workDir: (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || config.workDir, db: dbOf(args),
-          fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']), full: Boolean(args.full),
+        const base = {
+          db: dbOf(args),
+          workDir: (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || config.workDir,
+          fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']),
+          full: Boolean(args.full) || Boolean(args.repair), prune: Boolean(args.prune) || Boolean(args.repair),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
-          tokenFor: (hostname) => tokenFor(hostname, io.env, config), emit,
+          tokenFor: (hostname: string) => tokenFor(hostname, io.env, config),
           http: {
             idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), maxFixtureBytes: args['max-fixture-bytes'] as number,
             ...(args.ca ? { ca: readCa(args.ca as string) } : {}),
           },
-        });
+        };
+        if (args.all) return runFleet(args, base);
+        // listr2 on a terminal; plain timestamped lines otherwise (cron, logs); nothing with -S/--json.
+        const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? new TerminalProgress(io.stdout) : undefined;
+        progress?.start();
+        const emit = progress ? (e: SyncEvent) => { if (e.type === 'warning') renderer.event(e); else progress.event(e); } : renderer.event;
+        let result;
+        try {
+          result = await sync({ ...base, app: appOf(args), remote: args.remote as string, port: args.port as number | undefined, exclude: list(args.exclude), emit });
         } catch (error) {
           await progress?.finish(error);
           throw error;
@@ -162,7 +201,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
         const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
         const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e) });
-        renderer.info(`Serving ${appOf(args)} from ${dbOf(args).replace(/:[^:@/]*@/, ':***@')} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
+        renderer.info(`Serving ${appOf(args)} from ${maskSecrets(dbOf(args))} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();
       }))
@@ -198,6 +237,24 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
             renderer.info(`Removed remote ${r.remote.name}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
           }))
         .demandCommand(1, 'remote: say add, list or remove'))
+    .command('inspect', 'Write an app manifest from an existing database (tables, columns, pks, FKs, m2m tables, MTI)', (y) =>
+      y
+        .option('db', { type: 'string', describe: 'The database to read [env DATABASE_URL]' })
+        .option('app', { alias: 'a', type: 'string', demandOption: true, describe: 'Name of the app (and the table prefix to strip, as in hcore_station)' })
+        .option('tables', { type: 'string', array: true, describe: 'Only these tables (repeatable or comma-separated)' })
+        .option('output', { alias: 'o', type: 'string', describe: 'Write the manifest to this file [default: stdout]' })
+        .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' })
+        .option('config', { type: 'string', describe: 'Config file' }),
+      run(async (args) => {
+        const tables = list(args.tables);
+        const { manifest, warnings } = await inspect({ db: dbOf(args), app: String(args.app), tables: tables.length > 0 ? tables : undefined });
+        for (const warning of warnings) renderer.warn(warning);
+        const text = `${JSON.stringify(manifest, null, 2)}\n`;
+        if (args.output) {
+          writeFileSync(String(args.output), text);
+          renderer.info(`Wrote the manifest of ${Object.keys((manifest as { models: object }).models).length} models to ${args.output}; use it with -a ${args.output}`, 0);
+        } else io.stdout.write(text);
+      }))
     .command('restore <file>', 'Bring the app and bookkeeping tables back to a backup taken before a sync', (y) =>
       common(y).option('app', { alias: 'a', type: 'string', describe: 'Manifest to read the backup with [default: the one recorded in the backup]' }),
       run(async (args) => {

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { databaseMessage, maskSecrets, RemoteSyncError } from '../errors.js';
 import type { ModelCounts } from '../install/install.js';
+import type { FleetEvent, FleetResult } from '../fleet/fleet.js';
 import type { SyncEvent, SyncResult } from '../sync/events.js';
 
 /** How the CLI talks: the only place that prints. */
@@ -23,7 +24,7 @@ const kb = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `
 export class Renderer {
   constructor(private readonly options: RenderOptions) {}
 
-  private line(stream: Writable, text: string): void {
+  line(stream: Writable, text: string): void {
     const stamp = this.options.hasTimestamps ? `[${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}] ` : '';
     stream.write(`${stamp}${text}\n`);
   }
@@ -80,9 +81,10 @@ export class Renderer {
       return;
     }
     const width = Math.max(5, ...result.models.map((m) => m.model.length));
-    this.info(`${'model'.padEnd(width)}  inserted  updated  unchanged  skipped`, 1);
+    const hasDeleted = result.models.some((m) => m.deleted > 0);
+    this.info(`${'model'.padEnd(width)}  inserted  updated  unchanged  skipped${hasDeleted ? '  deleted' : ''}`, 1);
     for (const m of result.models) {
-      this.info(`${m.model.padEnd(width)}  ${String(m.inserted).padStart(8)}  ${String(m.updated).padStart(7)}  ${String(m.unchanged).padStart(9)}  ${String(m.skipped).padStart(7)}`, 1);
+      this.info(`${m.model.padEnd(width)}  ${String(m.inserted).padStart(8)}  ${String(m.updated).padStart(7)}  ${String(m.unchanged).padStart(9)}  ${String(m.skipped).padStart(7)}${hasDeleted ? `  ${String(m.deleted).padStart(7)}` : ''}`, 1);
     }
     if (result.disagreements && result.disagreements.length > 0) {
       this.info(`${result.disagreements.length} object(s) matched a local row by natural key but disagreed in other fields (listed above; -v 1).`, 0);
@@ -92,12 +94,46 @@ export class Renderer {
     else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);
   }
 
+  /** A fleet run's events: each remote's own sync events, prefixed with its name. */
+  fleetEvent = (event: FleetEvent): void => {
+    switch (event.type) {
+      case 'remote-start': return this.info(`Syncing ${event.name} (${event.remote})`);
+      case 'sync-event': return this.event(prefixed(event.name, event.event));
+      case 'remote-done': {
+        const o = event.outcome;
+        if (o.status === 'failed') return this.line(this.options.stderr, `remotesyncdb: error: ${o.name} (${o.remote}): ${maskSecrets(o.error?.message ?? 'failed')}`);
+        if (o.status === 'skipped') return this.info(`${o.name} (${o.remote}): skipped (${o.reason})`);
+        return this.info(`${o.name} (${o.remote}): ${o.result?.objects ?? 0} objects`);
+      }
+    }
+  };
+
+  /** The closing report of a fleet run: one line per remote, or one JSON document. */
+  fleetSummary(result: FleetResult): void {
+    if (this.options.isJson) {
+      if (!this.options.isSilent) this.options.stdout.write(`${JSON.stringify({ status: result.failed > 0 ? 'failed' : 'success', ...result })}\n`);
+      return;
+    }
+    const count = (status: string) => result.outcomes.filter((o) => o.status === status).length;
+    for (const o of result.outcomes) {
+      const what = o.status === 'success' ? `${o.result?.objects ?? 0} objects` : o.status === 'failed' ? `exit ${o.error?.exitCode}: ${maskSecrets(o.error?.message.split('\n')[0] ?? '')}` : o.reason ?? '';
+      this.info(`  ${o.name.padEnd(20)} ${o.status.padEnd(8)} ${what}`, 1);
+    }
+    this.info(`Fleet: ${count('success')} of ${result.outcomes.length} synced, ${result.failed} failed, ${count('skipped')} skipped (${(result.durationMs / 1000).toFixed(1)} s).`, 0);
+  }
+
   /** `--json` on failure: still exactly one document. */
   failure(error: unknown, remote?: string): void {
     if (!this.options.isJson || this.options.isSilent) return;
     const e = error instanceof RemoteSyncError ? error : undefined;
     this.options.stdout.write(`${JSON.stringify({ remote, status: 'failed', error: { code: e?.code ?? 'E_INTERNAL', message: maskSecrets(error instanceof Error ? error.message : String(error)), ...(e ? { meta: e.meta } : {}) } })}\n`);
   }
+}
+
+/** A sync event of one fleet member, its messages prefixed with the member's name. */
+function prefixed(name: string, event: SyncEvent): SyncEvent {
+  if (event.type === 'phase' || event.type === 'warning') return { ...event, message: `${name}: ${event.message}` };
+  return event;
 }
 
 function describe(c: ModelCounts): string {

@@ -13,6 +13,7 @@ import { IntSet } from './int-collections.js';
 import { batchSize, insertReturningIds, insertRows } from './insert.js';
 import { linkM2m, type PendingM2m } from './m2m.js';
 import { Placeholders } from './placeholders.js';
+import { pruneRemote } from './prune.js';
 import { findRejects, type Reject, type RejectSet } from './rejects.js';
 import { rewire, type PendingFk } from './rewire.js';
 
@@ -24,6 +25,8 @@ export interface ModelCounts {
   updated: number;
   unchanged: number;
   skipped: number;
+  /** Rows `--prune` deleted. */
+  deleted: number;
 }
 
 /** Progress reported by the install. */
@@ -50,6 +53,8 @@ export interface InstallOptions {
   skip?: boolean;
   /** `--dry-run`: compute every count, write nothing. */
   isDryRun?: boolean;
+  /** `--prune`: delete this remote's rows whose objects its (full) fixtures no longer hold. */
+  prune?: boolean;
   emit?: (event: InstallEvent) => void;
 }
 
@@ -65,13 +70,14 @@ export interface InstallResult {
 class Tally {
   objects = 0;
   skipped = 0;
+  deleted = 0;
   /** Remote pks of this model in the fixtures (for --prune). */
   readonly seen = new IntSet();
   readonly inserted = new IntSet();
   readonly updated = new IntSet();
   counts(model: string): ModelCounts {
     const { inserted, updated } = { inserted: this.inserted.size, updated: this.updated.size };
-    return { model, objects: this.objects, inserted, updated, unchanged: this.objects - this.skipped - inserted - updated, skipped: this.skipped };
+    return { model, objects: this.objects, inserted, updated, unchanged: this.objects - this.skipped - inserted - updated, skipped: this.skipped, deleted: this.deleted };
   }
 }
 
@@ -257,6 +263,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
         const rawPk = (raw as { pk?: unknown })?.pk;
         const pk = typeof rawPk === 'string' && /^\d+$/.test(rawPk) ? Number(rawPk) : rawPk;
         if (typeof pk !== 'number' || rejects.has(model, pk) || seen.has(pk)) {
+          // Still the remote's: --prune must not delete it.
+          if (typeof pk === 'number') seen.add(pk);
           tally.skipped++;
           if (typeof pk === 'number' && !rejectList.some((r) => r.model === model.name && r.pk === pk)) rejectList.push({ model: model.name, pk, reason: 'left out with the rest of its MTI chain' });
           continue;
@@ -293,6 +301,13 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   await rewire({ trx, dialect, manifest, idMaps, pending: pendingFks, touched, unresolved, isDryRun });
   await linkM2m({ trx, dialect, manifest, idMaps, pending: pendingM2m, touched, unresolved, isDryRun });
   await placeholders.removeAll();
+  if (options.prune) {
+    const deleted = await pruneRemote({ trx, dialect, manifest, plan, remoteId, remote, isDryRun, seen: (m) => tallies.get(m.name)!.seen });
+    for (const [name, n] of deleted) {
+      const tally = tallies.get(name);
+      if (tally) tally.deleted = n;
+    }
+  }
 
   if (!isDryRun) {
     for (const [rootName, ids] of bumps) {

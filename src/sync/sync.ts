@@ -48,6 +48,8 @@ export interface SyncOptions {
   keepBackups?: number;
   /** `-F`: ignore the incremental watermarks and fetch every model in full. */
   full?: boolean;
+  /** `--prune`: delete this remote's rows that it no longer has (implies a full fetch). */
+  prune?: boolean;
   /** Timeouts, retries, TLS trust and the size limit of fetches (defaults in fixtures/http-client). */
   http?: Omit<RequestOptions, 'token'>;
   /** How long to wait for another sync's lock. */
@@ -127,6 +129,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
       plan = await planModels(manifest, excluded, trx, registered?.id);
       await verifyStaged(dir, staged, plan, endpoint.hostname);
+      const partial = plan.find((m) => staged.models[m.name]?.modifiedAfter);
+      if (options.prune && partial) throw new ConfigError(`--prune needs full fixtures, but ${partial.name} was fetched incrementally; fetch again with -f -F`);
       fetched = staged;
     } else {
       emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
@@ -138,7 +142,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
       plan = await planModels(manifest, excluded, writes ? trx : undefined, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
-      const watermarks = options.full ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
+      // Deletions show only in full fixtures: --prune fetches everything.
+      const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
       fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, { ...options.http, token }, emit);
       if (options.fetchOnly) {
         await db.dialect.finish(trx, lockKey, false);
@@ -250,7 +255,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     const result = await installObjects({
       trx, dialect: db.dialect, manifest, plan, remoteId: remote?.id, remote: endpoint.hostname,
       objects: (model) => readFixtureFile(fixtureFile(dir, model.name)),
-      skip: options.skip, isDryRun, emit,
+      skip: options.skip, isDryRun, prune: options.prune, emit,
     });
     if (remote && !isDryRun) {
       if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
@@ -303,7 +308,7 @@ function timings(marks: Marks): Record<string, number> {
 }
 
 function emptyCounts(model: string, objects: number): ModelCounts {
-  return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0 };
+  return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0, deleted: 0 };
 }
 
 function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
