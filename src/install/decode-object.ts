@@ -20,6 +20,8 @@ export interface DecodedObject {
   m2m: Array<{ m2m: M2mDef; targets: number[] }>;
   /** Keys the manifest does not declare (warned about, never used). */
   unknown: string[];
+  /** Declared fields the payload lacks, filled with their default (schema drift, warned about). */
+  missing: string[];
 }
 
 /** Keys every payload may carry that are never copied: the remote's own origin tags. */
@@ -64,5 +66,6 @@ export function decodeObject(manifest: AppManifest, model: ModelDef, object: Fix
     m2m.push({ m2m: link, targets: value as number[] });
   }
   const unknown = Object.keys(object.fields).filter((key) => !DROPPED_KEYS.has(key) && key !== lastModified && !model.fields.some((f) => f.name === key) && !model.fks.some((f) => f.name === key) && !model.m2m.some((m) => m.name === key));
-  return { pk: object.pk, row, fks, m2m, unknown };
+  const missing = [...model.fields.filter((f) => f.name !== lastModified).map((f) => f.name), ...model.fks.map((f) => f.name)].filter((name) => !(name in object.fields));
+  return { pk: object.pk, row, fks, m2m, unknown, missing };
 }

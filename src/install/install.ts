@@ -153,7 +153,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
         const claims: Array<{ pk: number; localId: number }> = [];
         for (const decoded of decodedAll) {
           if (rootMap.has(decoded.pk)) continue;
-          const localId = naturalKeys.find(naturalKeys.keyOf(decoded.row, true));
+          const localId = naturalKeys.claim(naturalKeys.keyOf(decoded.row, true));
           if (localId === undefined) continue;
           rootMap.set(decoded.pk, localId);
           claims.push({ pk: decoded.pk, localId });
@@ -172,6 +172,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       for (const [index, object] of objects.entries()) {
         const decoded = decodedAll[index];
         for (const key of decoded.unknown) warnOnce(`${model.name}.${key}`, `${remote}: ${model.name}: ignoring field "${key}", which the manifest does not declare`);
+        for (const key of decoded.missing) warnOnce(`${model.name}.${key}?`, `${remote}: ${model.name}: the remote does not send "${key}"; using its default (the remote may run another revision of the app)`);
         const { row } = decoded;
         const deferred: Array<{ fk: FkDef; target: number }> = [];
         for (const { fk, target } of decoded.fks) {

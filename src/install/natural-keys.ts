@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
+import { IDMAP_TABLE } from '../schema/bookkeeping.js';
 import { canonical } from '../values/values.js';
 
 /** A row whose natural key matched, and where its fields and the remote's disagree. */
@@ -19,24 +20,31 @@ export interface Disagreement {
 
 /**
  * The natural keys of the rows a remote may map onto: every row of the model that is not this
- * remote's own (local-only rows and other remotes' rows). Never within one remote, never on an
- * empty or null key.
+ * remote's own (local-only rows and other remotes' rows). Never within one remote (its own rows
+ * are no candidates, and a row it claimed is not claimed again by another of its objects),
+ * never on an empty or null key.
  */
 export class NaturalKeyIndex {
   private constructor(
     private readonly model: ModelDef,
     private readonly dialect: DialectAdapter,
-    private readonly byKey: Map<string, number>,
+    private readonly byKey: Map<string, number[]>,
+    /** Rows this remote already claimed (earlier runs and this one): never claimed twice. */
+    private readonly claimed: Set<number>,
   ) {}
 
   static async load(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, remoteId: number): Promise<NaturalKeyIndex> {
-    const index = new NaturalKeyIndex(model, dialect, new Map());
+    const index = new NaturalKeyIndex(model, dialect, new Map(), new Set());
     if (!(await trx.schema.hasTable(model.table))) return index;
     const rows = await trx(model.table).select(model.pk, ...model.naturalKey!).where((q) => q.whereNull(ORIGINAL_DB).orWhereNot(ORIGINAL_DB, remoteId)).orderBy(model.pk);
     for (const row of rows) {
       const key = index.keyOf(row, false);
-      // The oldest row wins when local data already holds duplicates.
-      if (key !== undefined && !index.byKey.has(key)) index.byKey.set(key, Number(row[model.pk]));
+      if (key === undefined) continue;
+      if (!index.byKey.has(key)) index.byKey.set(key, []);
+      index.byKey.get(key)!.push(Number(row[model.pk]));
+    }
+    if (await trx.schema.hasTable(IDMAP_TABLE)) {
+      for (const claim of await trx(IDMAP_TABLE).select('local_id').where({ original_db_id: remoteId, model: model.name })) index.claimed.add(Number(claim.local_id));
     }
     return index;
   }
@@ -53,7 +61,11 @@ export class NaturalKeyIndex {
     return JSON.stringify(parts);
   }
 
-  find(key: string | undefined): number | undefined {
-    return key === undefined ? undefined : this.byKey.get(key);
+  /** The oldest row with this key that this remote has not claimed yet; claims it. */
+  claim(key: string | undefined): number | undefined {
+    if (key === undefined) return undefined;
+    const id = this.byKey.get(key)?.find((candidate) => !this.claimed.has(candidate));
+    if (id !== undefined) this.claimed.add(id);
+    return id;
   }
 }
