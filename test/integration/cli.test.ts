@@ -161,6 +161,37 @@ describe('the CLI', () => {
     expect(JSON.parse(json.out)).toMatchObject({ status: 'failed', error: { code: 'E_CONFIG' } });
   });
 
+  it('--all syncs every enabled remote of the config, goes on past one that is down, and exits with its code', async () => {
+    const second = await startInstance({ files: [SAMPLE_FIXTURE] });
+    const fleetDb = await createDatabase('sqlite');
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-fleet-'));
+      const config = path.join(dir, 'remotesyncdb.config.json');
+      writeFileSync(config, JSON.stringify({
+        db: fleetDb.url,
+        workDir: dir,
+        remotes: {
+          first: { host: '127.0.0.1', port: source.port, exclude: ['UserProfile'] },
+          down: { host: '127.0.0.1', port: 1, exclude: ['UserProfile'] },
+          second: { host: '127.0.0.1', port: second.port, exclude: ['UserProfile'] },
+          retired: { host: 'old.example.org', enabled: false },
+        },
+      }));
+      const r = await cli(['--all', '--config', config, '-N']);
+      expect(r.code).toBe(3);
+      expect(r.out).toMatch(/Fleet: 2 of 4 synced, 1 failed, 1 skipped/);
+      expect(r.err).toContain('down (127.0.0.1:1)');
+      await withDb(fleetDb.url, async (db) => {
+        expect((await db.knex('remotesyncdb_database').select('hostname').orderBy('hostname')).map((x) => x.hostname)).toEqual([`127.0.0.1:${source.port}`, `127.0.0.1:${second.port}`].sort());
+      });
+      const json = await cli(['--all', '--config', config, '-N', '--json']);
+      expect(JSON.parse(json.out)).toMatchObject({ status: 'failed', failed: 1 });
+    } finally {
+      await second.close();
+      await fleetDb.drop();
+    }
+  });
+
   it('the built binary runs the demo end to end from another working directory', () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'rsdb-bin-'));
     const r = spawnSync(process.execPath, [BIN, 'demo', '--port', '0'], { cwd, encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
