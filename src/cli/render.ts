@@ -47,8 +47,9 @@ export class Renderer {
     this.line(this.options.stderr, `remotesyncdb: error: ${maskSecrets(message)}`);
     if (this.options.verbosity >= 2 && error instanceof Error && error.stack) this.options.stderr.write(`${maskSecrets(error.stack)}\n`);
     const cause = error instanceof Error ? (error.cause as Error | undefined) : undefined;
-    if (cause && this.options.verbosity >= 1 && error instanceof RemoteSyncError && cause.message && !message.includes(cause.message)) {
-      this.line(this.options.stderr, `  cause: ${maskSecrets(cause.message)}`);
+    const causeMessage = cause ? databaseMessage(cause) : '';
+    if (cause && this.options.verbosity >= 1 && error instanceof RemoteSyncError && causeMessage && !message.includes(causeMessage)) {
+      this.line(this.options.stderr, `  cause: ${maskSecrets(causeMessage)}`);
     }
   }
 

@@ -252,7 +252,10 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       } catch (error) {
         if (error instanceof RemoteSyncError) throw error;
         const pks = batch.map((o) => o.pk);
-        throw new ModelInstallError(`${remote}: ${model.name}: the database refused the objects pk=${Math.min(...pks)}..${Math.max(...pks)}: ${databaseMessage(error)}`, { meta: { remote, model: model.name }, cause: error });
+        const reason = databaseMessage(error);
+        const isLost = /connection (terminated|lost)|server closed|gone away|ECONNRESET|terminating connection|EPIPE/i.test(reason);
+        const what = isLost ? 'lost the connection to the database while installing' : 'the database refused';
+        throw new ModelInstallError(`${remote}: ${model.name}: ${what} the objects pk=${Math.min(...pks)}..${Math.max(...pks)}: ${reason}${isLost ? ' (nothing was committed; run again once the database is back)' : ''}`, { meta: { remote, model: model.name }, cause: error });
       }
       batch = [];
     };
