@@ -65,7 +65,25 @@ export function decodeObject(manifest: AppManifest, model: ModelDef, object: Fix
     }
     m2m.push({ m2m: link, targets: value as number[] });
   }
-  const unknown = Object.keys(object.fields).filter((key) => !DROPPED_KEYS.has(key) && key !== lastModified && !model.fields.some((f) => f.name === key) && !model.fks.some((f) => f.name === key) && !model.m2m.some((m) => m.name === key));
-  const missing = [...model.fields.filter((f) => f.name !== lastModified).map((f) => f.name), ...model.fks.map((f) => f.name)].filter((name) => !(name in object.fields));
-  return { pk: object.pk, row, fks, m2m, unknown, missing };
+  return { pk: object.pk, row, fks, m2m, ...shapeOf(model, object.fields, lastModified) };
+}
+
+/** Objects of a model nearly always carry the same keys: their unknown/missing lists are worked out once per key set. */
+const shapes = new WeakMap<ModelDef, Map<string, { unknown: string[]; missing: string[] }>>();
+
+function shapeOf(model: ModelDef, fields: Record<string, unknown>, lastModified: string | undefined): { unknown: string[]; missing: string[] } {
+  const keys = Object.keys(fields);
+  const signature = keys.join('\u0000');
+  let cache = shapes.get(model);
+  if (!cache) shapes.set(model, (cache = new Map()));
+  let shape = cache.get(signature);
+  if (!shape) {
+    const declared = new Set([...model.fields.map((f) => f.name), ...model.fks.map((f) => f.name), ...model.m2m.map((m) => m.name)]);
+    shape = {
+      unknown: keys.filter((key) => !DROPPED_KEYS.has(key) && key !== lastModified && !declared.has(key)),
+      missing: [...model.fields.filter((f) => f.name !== lastModified).map((f) => f.name), ...model.fks.map((f) => f.name)].filter((name) => !(name in fields)),
+    };
+    if (cache.size < 1000) cache.set(signature, shape);
+  }
+  return shape;
 }
