@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -190,6 +190,22 @@ describe('the CLI', () => {
       await second.close();
       await fleetDb.drop();
     }
+  });
+
+  it('--every keeps running until SIGTERM, which ends it cleanly after the run in progress', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-every-'));
+    const config = path.join(dir, 'remotesyncdb.config.json');
+    writeFileSync(config, JSON.stringify({ db: path.join(dir, 'every.sqlite'), workDir: dir, remotes: { only: { host: '127.0.0.1', port: source.port, exclude: ['UserProfile'] } } }));
+    const child = spawn(process.execPath, [BIN, '--all', '--every', '10s', '--config', config, '-N'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve) => child.stdout.on('data', (c) => {
+      out += c;
+      if (out.includes('Next run at')) resolve();
+    }));
+    expect(out).toMatch(/Fleet: 1 of 1 synced/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('the built binary runs the demo end to end from another working directory', () => {
