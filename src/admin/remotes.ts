@@ -1,5 +1,5 @@
 import { openDatabase } from '../dialects/index.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, databaseMessage } from '../errors.js';
 import { parseRemote } from '../fixtures/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
@@ -50,12 +50,20 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
       const roots = order.filter((m) => m.parent === undefined);
       let tagged = 0;
       for (const root of roots) {
-        if (await trx.schema.hasTable(root.table)) tagged += Number((await trx(root.table).where(ORIGINAL_DB, remote.id).count({ n: '*' }))[0].n);
+        if ((await trx.schema.hasTable(root.table)) && (await trx.schema.hasColumn(root.table, ORIGINAL_DB))) tagged += Number((await trx(root.table).where(ORIGINAL_DB, remote.id).count({ n: '*' }))[0].n);
       }
       if (tagged > 0 && !options.purge) {
         throw new ConfigError(`remote remove: ${tagged} row(s) of app ${manifest.app} come from ${remote.name} (${remote.hostname}); add --purge to delete them with it`);
       }
       // Nullable FKs may form cycles (Gentity.water_basin -> WaterBasin, a Gentity): cut them first.
+      const present = new Set<string>();
+      for (const model of manifest.models.values()) if (await trx.schema.hasTable(model.table)) present.add(model.table);
+      if (order.some((m) => !present.has(m.table))) {
+        // Not every table of this app exists here: only the registry row can go, if nothing references it.
+        await trx(WATERMARK_TABLE).where('database_id', remote.id).del();
+        await trx(REGISTRY_TABLE).where('id', remote.id).del();
+        return { remote, purged: tagged };
+      }
       for (const model of order) {
         const root = manifest.models.get(model.root)!;
         const nullable = model.fks.filter((fk) => fk.isNullable);
@@ -79,6 +87,11 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
       await trx(REGISTRY_TABLE).where('id', remote.id).del();
       return { remote, purged: tagged };
     });
+  } catch (error) {
+    if (!(error instanceof ConfigError) && /foreign key/i.test(databaseMessage(error))) {
+      throw new ConfigError(`remote remove: rows that are not app ${manifest.app}'s still refer to remote "${options.name}" (another app's tables, or local rows pointing at its rows); remove it with that app's -a and --purge, or change those rows first`, { cause: error });
+    }
+    throw error;
   } finally {
     await db.knex.destroy();
   }

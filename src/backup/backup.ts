@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest } from '../manifest/types.js';
-import { REGISTRY_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { IDMAP_TABLE, REGISTRY_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
 
 /** How many backups of a remote and app are kept by default. */
 export const DEFAULT_KEEP_BACKUPS = 5;
@@ -17,7 +17,7 @@ const PAGE_ROWS = 5000;
 export interface BackupTable { table: string; orderBy: string; isKeyed: boolean; json: ReadonlySet<string> }
 
 /**
- * The tables a backup holds: the bookkeeping tables a sync writes (registry, watermarks) and
+ * The tables a backup holds: the bookkeeping tables a sync writes (registry, watermarks, id map) and
  * every table of the app (m2m tables too). The run history is a log, not state: not included.
  */
 export function backupTables(manifest: AppManifest): BackupTable[] {
@@ -25,6 +25,7 @@ export function backupTables(manifest: AppManifest): BackupTable[] {
   const tables: BackupTable[] = [
     { table: REGISTRY_TABLE, orderBy: 'id', isKeyed: true, json: none },
     { table: WATERMARK_TABLE, orderBy: 'database_id', isKeyed: false, json: none },
+    { table: IDMAP_TABLE, orderBy: 'original_db_id', isKeyed: false, json: none },
   ];
   for (const model of manifest.models.values()) {
     tables.push({ table: model.table, orderBy: model.pk, isKeyed: true, json: new Set(model.fields.filter((f) => f.type === 'json').map((f) => f.name)) });

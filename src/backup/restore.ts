@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { openDatabase } from '../dialects/index.js';
@@ -19,6 +19,7 @@ const BATCH = 500;
  * backup holds is emptied and refilled with its rows, FK checks deferred to the commit.
  */
 export async function restore(options: RestoreOptions): Promise<{ tables: number; rows: number }> {
+  if (!existsSync(options.file)) throw new ConfigError(`restore: no such file ${options.file}`, { meta: { file: options.file } });
   const lines = createInterface({ input: createReadStream(options.file).pipe(createGunzip()), crlfDelay: Infinity });
   const iterator = lines[Symbol.asyncIterator]();
   let header: { format?: string; app?: string; manifest?: string; tables?: string[] };

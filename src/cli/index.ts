@@ -152,10 +152,20 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('every', { type: 'string', describe: 'With --all: keep running, a run every DURATION (15m, 1h, 2h30m), with jitter; SIGTERM stops after the remote in progress' })
         .example('$0 --all --config /etc/remotesyncdb.json -S', 'the whole fleet, nightly')
         .check((args) => {
+          if (args.help) return true;
           if (args.all && args.remote) throw new Error('--all syncs the remotes of the config file: give no -r');
           if (!args.all && !args.remote) throw new Error('Missing required argument: remote (-r HOST), or --all');
           if (args.every && !args.all) throw new Error('--every goes with --all');
           if (args.every) parseInterval(String(args.every));
+          const positive = (name: string, min: number) => {
+            const v = args[name];
+            if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min || Array.isArray(v))) throw new Error(`--${name} takes a number of at least ${min}, not ${JSON.stringify(v)}`);
+          };
+          positive('timeout', 1);
+          positive('retries', 0);
+          positive('max-fixture-bytes', 1);
+          positive('keep-backups', 1);
+          if (args.port !== undefined && (Array.isArray(args.port) || !Number.isInteger(args.port))) throw new Error('-p takes one port number');
           return true;
         }),
       run(async (args) => {
@@ -195,7 +205,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('token-file', { type: 'string', describe: 'File of accepted bearer tokens, one a line (also REMOTESYNCDB_SERVE_TOKENS, comma-separated)' })
         .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
         .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
-        .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' }),
+        .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' })
+        .check((args) => {
+          if (!Number.isInteger(args['max-streams']) || (args['max-streams'] as number) < 1) throw new Error('--max-streams takes a whole number of at least 1');
+          return true;
+        }),
       run(async (args) => {
         const tokens = [...list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']), ...(args['token-file'] ? readLines(args['token-file'] as string) : [])];
         if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
@@ -213,8 +227,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       const n = await loaddata({ app: appOf(args), db: dbOf(args), files: args.files as string[] });
       renderer.info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
     }))
-    .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', (y) =>
-      common(y).option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' }), run(async (args) => {
+    .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', common, run(async (args) => {
       await dumpdata({ app: appOf(args), db: dbOf(args), models: list(args.models), out: io.stdout });
     }))
     .command('remote', 'Manage the registry of remotes', (y) =>
@@ -256,8 +269,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         } else io.stdout.write(text);
       }))
     .command('restore <file>', 'Bring the app and bookkeeping tables back to a backup taken before a sync', (y) =>
-      common(y).option('app', { alias: 'a', type: 'string', describe: 'Manifest to read the backup with [default: the one recorded in the backup]' }),
+      common(y),
       run(async (args) => {
+        // -a overrides the manifest recorded in the backup.
         const r = await restore({ file: String(args.file), db: dbOf(args), app: args.app as string | undefined });
         renderer.info(`Restored ${r.rows} row(s) in ${r.tables} table(s) from ${args.file}.`, 0);
       }))
@@ -277,9 +291,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       run(async (args) => {
         const result = await demo({ db: dbOf(args), port: args.port as number, emit: renderer.event });
         renderer.summary(result);
-        renderer.info(`The replicated data is in ${dbOf(args)}.`, 0);
+        renderer.info(`The replicated data is in ${maskSecrets(dbOf(args))}.`, 0);
       }))
     .strict()
+    // "--no-backups" is a flag of its own, not the negation of a "--backups".
+    .parserConfiguration({ 'boolean-negation': false })
     .version(VERSION)
     .help('help')
     .alias('help', 'h')

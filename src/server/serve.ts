@@ -53,10 +53,17 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
   server.headersTimeout = 30_000;
   server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8000, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 8000, host, () => resolve());
+    });
+  } catch (error) {
+    // Nothing may keep the process alive after a failed start (a port in use).
+    await db.knex.destroy();
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(code === 'EADDRINUSE' ? `serve: ${host}:${options.port} is already in use; choose another --port` : `serve: cannot listen on ${host}:${options.port}: ${(error as Error).message}`, { cause: error });
+  }
   const port = (server.address() as AddressInfo).port;
   return {
     url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,

@@ -98,6 +98,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const onQuery = options.onQuery;
   if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
+  // A -r that is no host may still be a registered name: look before touching anything else.
+  if (!guess && !(await findRemote(db.knex, undefined, options.remote, false).catch(() => undefined))) {
+    await db.knex.destroy();
+    throw guessError;
+  }
   let remoteLabel = guess?.hostname ?? options.remote;
   let trx: Knex.Transaction | undefined;
   const lockKey = `sync:${manifest.app}`;
@@ -140,7 +145,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
       }
       emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
-      plan = await planModels(manifest, excluded, writes ? trx : undefined, registered?.id, info.models);
+      plan = await planModels(manifest, excluded, trx, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
       // Deletions show only in full fixtures: --prune fetches everything.
       const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);

@@ -50,6 +50,26 @@ describe('the CLI', () => {
     expect(await withDb(target.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
   });
 
+  it('shows help for the whole program, takes --no-backups in its long form and validates numbers', async () => {
+    const help = await cli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('remotesyncdb inspect');
+    expect(help.out).toContain('remotesyncdb restore <file>');
+    const long = await cli([...base(), '--no-backups', '--dry-run']);
+    expect(long.code).toBe(0);
+    for (const bad of [['--timeout', 'abc'], ['--retries', '-1'], ['--keep-backups', '0'], ['--max-fixture-bytes', 'abc']]) {
+      const r = await cli([...base(), ...bad]);
+      expect(r.code, bad.join(' ')).toBe(2);
+      expect(r.err).toContain(`--${bad[0].slice(2)} takes a number`);
+    }
+  });
+
+  it('serve on a port in use fails at once with exit 2 instead of hanging', async () => {
+    const r = await cli(['serve', '--db', source.db.url, '--port', String(source.port)]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`127.0.0.1:${source.port} is already in use`);
+  });
+
   it('rejects an unknown -e model and an unknown app with exit 2', async () => {
     const e = await cli([...base(), '-e', 'Stattion']);
     expect(e.code).toBe(2);

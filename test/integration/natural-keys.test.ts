@@ -1,15 +1,16 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { loaddata } from '../../src/admin/loaddata.js';
+import { restore } from '../../src/backup/restore.js';
 import { ModelInstallError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { sync } from '../../src/sync/sync.js';
 import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
-import { assertIsomorphic, withDb } from '../helpers/inspect.js';
+import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
 
 const manifest = loadManifest('hcore');
@@ -75,6 +76,18 @@ describe.each(dialects)('natural keys into %s', (dialect) => {
     expect(result.disagreements).toEqual([expect.objectContaining({ model: 'Variable', pk: 1001, fields: ['descr_alt'], resolution: 'kept-local' })]);
     const row = await withDb(target.url, (db) => db.knex('hcore_variable').where({ id: result.disagreements![0].localId }).first());
     expect(row.descr_alt).not.toBe('changed on the second remote');
+  });
+
+  it('a backup taken while other remotes hold claims restores to the same tables', async () => {
+    const dir = tmp('rsdb-nkb-');
+    const before = await tableDigests(target.url, manifest);
+    await withDb(remotes[2].db.url, (db) => db.knex('hcore_gentity').where({ id: 5001 }).update({ name: 'to be undone', last_modified: nowDatetime() }));
+    await sync({ app: 'hcore', remote: '127.0.0.1', port: remotes[2].port, exclude: ['UserProfile'], db: target.url, workDir: dir });
+    const backups = path.join(dir, `127.0.0.1_${remotes[2].port}`, 'hcore', 'backups');
+    await restore({ file: path.join(backups, readdirSync(backups)[0]), db: target.url });
+    const { remotesyncdb_database: _a, ...after } = await tableDigests(target.url, manifest);
+    const { remotesyncdb_database: _b, ...was } = before;
+    expect(after).toEqual(was);
   });
 
   it('never matches within one remote, nor on an empty key', async () => {
