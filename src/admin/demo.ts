@@ -33,7 +33,8 @@ export async function demo(options: DemoOptions = {}): Promise<SyncResult> {
     const server = await serve({ app: 'hcore', db: source, port: options.port ?? 8763, instance: 'demo' });
     emit({ type: 'demo', message: `Serving it at ${server.url}/api/` });
     try {
-      return await sync({ app: 'hcore', remote: '127.0.0.1', port: server.port, exclude: ['UserProfile'], db: options.db, workDir: options.workDir ?? path.join(dir.name, 'work'), emit });
+      // No backup: the demo's work dir is temporary, a backup there would be gone at once.
+      return await sync({ app: 'hcore', remote: '127.0.0.1', port: server.port, exclude: ['UserProfile'], db: options.db, workDir: options.workDir ?? path.join(dir.name, 'work'), noBackups: options.workDir === undefined, emit });
     } finally {
       await server.close();
     }

@@ -65,8 +65,9 @@ export const sqliteAdapter: DialectAdapter = {
       if (cache.size > 200) cache.clear();
       cache.set(sql, statement);
     }
-    if (wantRows) return statement.all(...bindings) as Record<string, unknown>[];
-    statement.run(...bindings);
+    // An array binds as anonymous parameters: no spreading thousands of arguments.
+    if (wantRows) return statement.all(bindings) as Record<string, unknown>[];
+    statement.run(bindings);
     return [];
   },
   bindBoolean: (v) => (v ? 1 : 0),
