@@ -23,6 +23,16 @@ describe.skipIf(!hasRealdata).each(dialects)('real Enhydris payloads into %s', (
     for (const c of cleanups.reverse()) await c();
   });
 
+  /** A real payload served exactly as it is (one fixture per model), and a fresh target. */
+  const servePayload = async (file: string) => {
+    const objects = JSON.parse(readFileSync(path.join(REALDATA, file), 'utf8'));
+    const names = [...manifest.models.values()].filter((m) => !m.isPrivate).map((m) => m.name);
+    const remote = await startStaticRemote('hcore', names, splitByModel(objects, names));
+    const target = await createDatabase(dialect);
+    cleanups.push(() => remote.close(), () => target.drop());
+    return { remote, target, names };
+  };
+
   for (const file of ['dbsync-testdata-2010.json', 'api-testdata-2011.json']) {
     it(`replicates ${file} (32 objects) as loaded into an instance`, async () => {
       const source = await startInstance({ files: [path.join(REALDATA, file)] });
@@ -44,11 +54,7 @@ describe.skipIf(!hasRealdata).each(dialects)('real Enhydris payloads into %s', (
   }
 
   it('replicates the 2010 payload served exactly as Enhydris sent it (remote tags and last_modified in fields)', async () => {
-    const objects = JSON.parse(readFileSync(path.join(REALDATA, 'dbsync-testdata-2010.json'), 'utf8'));
-    const names = [...manifest.models.values()].filter((m) => !m.isPrivate).map((m) => m.name);
-    const remote = await startStaticRemote('hcore', names, splitByModel(objects, names));
-    const target = await createDatabase(dialect);
-    cleanups.push(() => remote.close(), () => target.drop());
+    const { remote, target } = await servePayload('dbsync-testdata-2010.json');
     const result = await sync({ app: 'hcore', remote: `127.0.0.1:${remote.port}`, exclude: ['UserProfile'], db: target.url, workDir: work() });
     expect(result.objects).toBe(32);
     await withDb(target.url, async (db) => {
@@ -60,11 +66,7 @@ describe.skipIf(!hasRealdata).each(dialects)('real Enhydris payloads into %s', (
   });
 
   it('refuses the 2013 payload, naming Station and its missing NOT NULL type, and writes nothing', async () => {
-    const objects = JSON.parse(readFileSync(path.join(REALDATA, 'api-testdata-2013.json'), 'utf8'));
-    const names = [...manifest.models.values()].filter((m) => !m.isPrivate).map((m) => m.name);
-    const remote = await startStaticRemote('hcore', names, splitByModel(objects, names));
-    const target = await createDatabase(dialect);
-    cleanups.push(() => remote.close(), () => target.drop());
+    const { remote, target, names } = await servePayload('api-testdata-2013.json');
     const workDir = work();
     // Prepare the target first so that "nothing written" compares real tables.
     await sync({ app: 'hcore', remote: `127.0.0.1:${remote.port}`, db: target.url, workDir, exclude: names.filter((n) => n !== 'Variable') }).catch(() => undefined);
