@@ -12,7 +12,7 @@ import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { DEFAULT_DB } from '../dialects/index.js';
 import { ConfigError, maskSecrets, RemoteSyncError } from '../errors.js';
 import { parseRemote } from '../fixtures/remote-endpoint.js';
-import { loadConfig, tokenFor } from '../config.js';
+import { loadConfig, tokenFor, type ConfigFile } from '../config.js';
 import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
@@ -20,22 +20,9 @@ import { exitCodeOf, EXIT } from './exit-codes.js';
 import { fleetRemotes, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
 import { inspect } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
+import { list, readCa, readLines } from './args.js';
 import { Renderer } from './render.js';
 import type { SyncEvent } from '../sync/events.js';
-
-/** A file named by a flag (`--ca`, `--tls-cert`...), read now so that a wrong path is a usage error before any network access. */
-function readCa(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(`cannot read ${file}: ${(error as Error).message}`);
-  }
-}
-
-/** Non-empty, non-comment lines of a file (token files). */
-function readLines(file: string): string[] {
-  return readCa(file).toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-}
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -48,7 +35,6 @@ export interface CliIo {
 
 const VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string }).version;
 
-const list = (values: unknown): string[] => ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 
 /**
  * Run the CLI with `argv` (without node and the script) and return the exit code.
@@ -66,7 +52,12 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     return renderer;
   };
   // Precedence: flags > environment > config file > defaults.
-  const configOf = (args: Record<string, unknown>) => loadConfig(args.config as string | undefined, io.env);
+  // Read once per command (flags, app and db all consult it).
+  const configs = new WeakMap<Record<string, unknown>, ConfigFile>();
+  const configOf = (args: Record<string, unknown>) => {
+    if (!configs.has(args)) configs.set(args, loadConfig(args.config as string | undefined, io.env));
+    return configs.get(args)!;
+  };
   const appOf = (args: Record<string, unknown>) => (args.app as string | undefined) ?? configOf(args).app ?? 'hcore';
   const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || configOf(args).db || DEFAULT_DB;
   const run = (handler: (args: Record<string, unknown>) => Promise<number | void>) => async (args: Record<string, unknown>) => {

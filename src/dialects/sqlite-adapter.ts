@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { Knex } from 'knex';
 import type Database from 'better-sqlite3';
 import { connectionOf, type DialectAdapter } from './dialect.js';
 

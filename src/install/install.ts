@@ -8,8 +8,9 @@ import { canonical, nowDatetime } from '../values/values.js';
 import { decodeObject, ObjectProblem, ownLastModified } from './decode-object.js';
 import { checkFixtureObject, wrapFixtureErrors, type FixtureObject } from './fixture-object.js';
 import { IdMaps } from './id-map.js';
-import { NaturalKeyIndex, type Disagreement } from './natural-keys.js';
 import { IntSet } from './int-collections.js';
+import { Tally, type ModelCounts } from './tally.js';
+import { NaturalKeyIndex, type Disagreement } from './natural-keys.js';
 import { batchSize, insertReturningIds, insertRows } from './insert.js';
 import { linkM2m, type PendingM2m } from './m2m.js';
 import { Placeholders } from './placeholders.js';
@@ -17,17 +18,7 @@ import { pruneRemote } from './prune.js';
 import { findRejects, type Reject, type RejectSet } from './rejects.js';
 import { rewire, type PendingFk } from './rewire.js';
 
-/** What happened to one model's objects. */
-export interface ModelCounts {
-  model: string;
-  objects: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  skipped: number;
-  /** Rows `--prune` deleted. */
-  deleted: number;
-}
+export type { ModelCounts } from './tally.js';
 
 /** Progress reported by the install. */
 export type InstallEvent =
@@ -64,21 +55,6 @@ export interface InstallResult {
   rejects: Reject[];
   /** Natural-key matches whose other fields disagreed, and what was done. */
   disagreements: Disagreement[];
-}
-
-/** Per-model bookkeeping during one install. */
-class Tally {
-  objects = 0;
-  skipped = 0;
-  deleted = 0;
-  /** Remote pks of this model in the fixtures (for --prune). */
-  readonly seen = new IntSet();
-  readonly inserted = new IntSet();
-  readonly updated = new IntSet();
-  counts(model: string): ModelCounts {
-    const { inserted, updated } = { inserted: this.inserted.size, updated: this.updated.size };
-    return { model, objects: this.objects, inserted, updated, unchanged: this.objects - this.skipped - inserted - updated, skipped: this.skipped, deleted: this.deleted };
-  }
 }
 
 /**

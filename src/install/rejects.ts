@@ -17,8 +17,6 @@ export class RejectSet {
   private readonly byRoot = new Map<string, Set<number>>();
   readonly reasons: Reject[] = [];
 
-  constructor(private readonly manifest: AppManifest) {}
-
   has(model: ModelDef, pk: number): boolean {
     return this.byRoot.get(model.root)?.has(pk) ?? false;
   }
@@ -43,7 +41,7 @@ export class RejectSet {
 /** Read every fixture once, without writing, and work out what `--skip` must leave out. */
 export async function findRejects(options: { manifest: AppManifest; plan: readonly ModelDef[]; dialect: DialectAdapter; remote: string; idMaps: IdMaps; objects: (model: ModelDef) => AsyncIterable<unknown> }): Promise<RejectSet> {
   const { manifest, plan, dialect, idMaps } = options;
-  const rejects = new RejectSet(manifest);
+  const rejects = new RejectSet();
   const sent = new Map<string, Set<number>>();
   const refs: Array<{ model: ModelDef; field: string; to: ModelDef; owner: number; target: number }> = [];
   for (const model of plan) {

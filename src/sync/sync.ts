@@ -1,25 +1,23 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
 import { connectDatabase, type Database } from '../dialects/index.js';
-import { ConfigError, FetchError, LockError, RemoteSyncError } from '../errors.js';
-import { checkTcp, fetchFixture, getInstanceInfo, type FetchRecord, type RequestOptions } from '../fixtures/http-client.js';
+import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
+import { checkTcp, getInstanceInfo, type RequestOptions } from '../fixtures/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
-import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
-import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
-import type { Reject } from '../install/rejects.js';
+import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, type FetchManifest } from '../fixtures/work-dir.js';
+import { installObjects, type InstallResult } from '../install/install.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { REGISTRY_TABLE, RUN_TABLE } from '../schema/bookkeeping.js';
+import { REGISTRY_TABLE } from '../schema/bookkeeping.js';
 import type { SyncEvent, SyncResult } from './events.js';
 import { checkExcludes, planModels } from './plan.js';
 import { findRemote, registerRemote, type RemoteRow } from './registry.js';
-import { isIncremental, modifiedAfterParam, readWatermarks, writeWatermarks } from './watermarks.js';
+import { emptyCounts, recordRun, result, timings, writeRejects, type Marks } from './report.js';
+import { fetchAll, verifyStaged } from './stage.js';
+import { isIncremental, readWatermarks, writeWatermarks } from './watermarks.js';
 
 /** Options of one sync run (the CLI's flags, already parsed). */
 export interface SyncOptions {
@@ -60,8 +58,6 @@ export interface SyncOptions {
 }
 
 const LOCK_WAIT_MS = 10_000;
-/** Fixtures downloaded at once. */
-const FETCH_CONCURRENCY = 3;
 
 /**
  * One sync run, DESIGN §6: prepare, check, plan, fetch, install in ONE transaction, report.
@@ -195,54 +191,6 @@ async function prepareSchema(db: Database, manifest: AppManifest, waitMs: number
   }
 }
 
-async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
-  await mkdir(dir, { recursive: true });
-  emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
-  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
-  // A few fixtures at a time: the remote serializes one while we write another.
-  const queue = [...plan];
-  // The first failure stops the others at once: no request stays open, no file keeps growing.
-  const abort = new AbortController();
-  const worker = async () => {
-    for (let model = queue.shift(); model && !abort.signal.aborted; model = queue.shift()) {
-      const file = fixtureFile(dir, model.name);
-      const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
-      const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
-      const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
-      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { ...request, signal: abort.signal }).catch((error: unknown) => {
-        abort.abort();
-        throw error;
-      });
-      record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
-      emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
-    }
-  };
-  const outcomes = await Promise.allSettled(Array.from({ length: FETCH_CONCURRENCY }, worker));
-  // Report the failure that started it all, not the aborts it caused.
-  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
-  if (failures.length > 0) throw failures.find((e) => !(e instanceof Error && e.name === 'AbortError') && !(e instanceof FetchError && /aborted/i.test(e.message))) ?? failures[0];
-  await writeFetchManifest(dir, record);
-  return record;
-}
-
-/** `--resume`: every planned model is staged and matches its fetch record. */
-async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[], remote: string): Promise<void> {
-  for (const model of plan) {
-    const record: FetchRecord | undefined = staged.models[model.name];
-    const file = fixtureFile(dir, model.name);
-    const refuse = (why: string): never => {
-      throw new FetchError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { meta: { remote, model: model.name, file } });
-    };
-    if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
-    const info = await stat(file).catch(() => undefined);
-    if (!info) refuse('is missing');
-    if (info!.size !== record!.bytes) refuse(`has ${info!.size} bytes, the fetch record says ${record!.bytes}`);
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    if (hash.digest('hex') !== record!.sha256) refuse('does not match the sha256 of its fetch record (altered since it was fetched)');
-  }
-}
-
 async function installInTransaction(trx: Knex.Transaction, db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks, lockKey: string): Promise<InstallResult> {
   const isDryRun = options.dryRun === true;
   try {
@@ -278,47 +226,6 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
     throw error;
   }
-}
-
-/** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
-async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
-  const lines = rejects.map((r) => `${r.model} ${r.pk === null ? '(no pk)' : `pk=${r.pk}`}: ${r.reason}`);
-  await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
-}
-
-async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
-  if (!(await knex.schema.hasTable(RUN_TABLE))) return;
-  const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
-  await knex(RUN_TABLE).insert({
-    started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
-    counts: run.counts ? JSON.stringify(run.counts) : null,
-    error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
-  });
-}
-
-/** When each phase began (ms since the epoch). */
-type Marks = Partial<Record<'prepare' | 'check' | 'plan' | 'fetch' | 'install' | 'report' | 'insert' | 'rewire' | 'commit' | 'done', number>>;
-
-/** Milliseconds per phase, from the marks that were reached. */
-function timings(marks: Marks): Record<string, number> {
-  const span = (from?: number, to?: number) => (from !== undefined && to !== undefined ? to - from : undefined);
-  const out: Record<string, number | undefined> = {
-    fetchMs: span(marks.fetch, marks.install),
-    backupMs: span(marks.install, marks.insert),
-    insertMs: span(marks.insert, marks.rewire),
-    rewireMs: span(marks.rewire, marks.commit),
-    commitMs: span(marks.commit, marks.done),
-  };
-  return Object.fromEntries(Object.entries(out).filter((e): e is [string, number] => e[1] !== undefined));
-}
-
-function emptyCounts(model: string, objects: number): ModelCounts {
-  return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0, deleted: 0 };
-}
-
-function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
-  const skipped = models.reduce((n, c) => n + c.skipped, 0);
-  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
 }
 
 export { RemoteSyncError };

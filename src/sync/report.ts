@@ -1,0 +1,50 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import type { ModelCounts } from '../install/install.js';
+import type { Reject } from '../install/rejects.js';
+import type { AppManifest } from '../manifest/types.js';
+import { RUN_TABLE } from '../schema/bookkeeping.js';
+import type { SyncResult } from './events.js';
+
+/** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
+export async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
+  const lines = rejects.map((r) => `${r.model} ${r.pk === null ? '(no pk)' : `pk=${r.pk}`}: ${r.reason}`);
+  await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
+}
+
+export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
+  if (!(await knex.schema.hasTable(RUN_TABLE))) return;
+  const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
+  await knex(RUN_TABLE).insert({
+    started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
+    counts: run.counts ? JSON.stringify(run.counts) : null,
+    error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
+  });
+}
+
+/** When each phase began (ms since the epoch). */
+export type Marks = Partial<Record<'prepare' | 'check' | 'plan' | 'fetch' | 'install' | 'report' | 'insert' | 'rewire' | 'commit' | 'done', number>>;
+
+/** Milliseconds per phase, from the marks that were reached. */
+export function timings(marks: Marks): Record<string, number> {
+  const span = (from?: number, to?: number) => (from !== undefined && to !== undefined ? to - from : undefined);
+  const out: Record<string, number | undefined> = {
+    fetchMs: span(marks.fetch, marks.install),
+    backupMs: span(marks.install, marks.insert),
+    insertMs: span(marks.insert, marks.rewire),
+    rewireMs: span(marks.rewire, marks.commit),
+    commitMs: span(marks.commit, marks.done),
+  };
+  return Object.fromEntries(Object.entries(out).filter((e): e is [string, number] => e[1] !== undefined));
+}
+
+export function emptyCounts(model: string, objects: number): ModelCounts {
+  return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0, deleted: 0 };
+}
+
+export function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
+  const skipped = models.reduce((n, c) => n + c.skipped, 0);
+  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
+}
+

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { FetchError } from '../errors.js';
+import { fetchFixture, type FetchRecord, type RequestOptions } from '../fixtures/http-client.js';
+import type { RemoteEndpoint } from '../fixtures/remote-endpoint.js';
+import { fixtureFile, writeFetchManifest, type FetchManifest } from '../fixtures/work-dir.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import type { SyncEvent } from './events.js';
+import { isIncremental, modifiedAfterParam } from './watermarks.js';
+
+/** Fixtures downloaded at once. */
+const FETCH_CONCURRENCY = 3;
+
+/**
+ * Phase 3: every planned model's fixture into the work dir (incrementally where a watermark
+ * allows), a few at a time; the first failure stops the others. Writes `fetch.json`.
+ */
+export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+  await mkdir(dir, { recursive: true });
+  emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
+  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
+  // A few fixtures at a time: the remote serializes one while we write another.
+  const queue = [...plan];
+  // The first failure stops the others at once: no request stays open, no file keeps growing.
+  const abort = new AbortController();
+  const worker = async () => {
+    for (let model = queue.shift(); model && !abort.signal.aborted; model = queue.shift()) {
+      const file = fixtureFile(dir, model.name);
+      const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
+      const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
+      const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
+      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { ...request, signal: abort.signal }).catch((error: unknown) => {
+        abort.abort();
+        throw error;
+      });
+      record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
+      emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
+    }
+  };
+  const outcomes = await Promise.allSettled(Array.from({ length: FETCH_CONCURRENCY }, worker));
+  // Report the failure that started it all, not the aborts it caused.
+  const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason);
+  if (failures.length > 0) throw failures.find((e) => !(e instanceof Error && e.name === 'AbortError') && !(e instanceof FetchError && /aborted/i.test(e.message))) ?? failures[0];
+  await writeFetchManifest(dir, record);
+  return record;
+}
+
+/** `--resume`: every planned model is staged and matches its fetch record. */
+export async function verifyStaged(dir: string, staged: FetchManifest, plan: ModelDef[], remote: string): Promise<void> {
+  for (const model of plan) {
+    const record: FetchRecord | undefined = staged.models[model.name];
+    const file = fixtureFile(dir, model.name);
+    const refuse = (why: string): never => {
+      throw new FetchError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { meta: { remote, model: model.name, file } });
+    };
+    if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
+    const info = await stat(file).catch(() => undefined);
+    if (!info) refuse('is missing');
+    if (info!.size !== record!.bytes) refuse(`has ${info!.size} bytes, the fetch record says ${record!.bytes}`);
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    if (hash.digest('hex') !== record!.sha256) refuse('does not match the sha256 of its fetch record (altered since it was fetched)');
+  }
+}
+
