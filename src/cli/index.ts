@@ -83,7 +83,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   /** `--all` (and `--every`): every enabled remote of the config file. */
   const runFleet = async (args: Record<string, unknown>, base: Omit<FleetBaseOptions, 'app'>): Promise<number> => {
     const once = async (signal?: AbortSignal) => {
-      const config = configOf(args);
+      // Read afresh each run: with --every, an operator may enable or disable remotes meanwhile.
+      const config = loadConfig(args.config as string | undefined, io.env);
       const remotes = fleetRemotes(config, io.env).map((r) => ({ ...r, exclude: [...new Set([...r.exclude, ...list(args.exclude)])] }));
       const result = await syncAll(remotes, { ...base, app: appOf(args) }, renderer.fleetEvent, { signal });
       renderer.fleetSummary(result);
