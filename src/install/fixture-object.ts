@@ -31,7 +31,7 @@ export function checkFixtureObject(raw: unknown, manifest: AppManifest, model: M
 }
 
 /** A staged file that is not a JSON array (truncated, altered) fails naming remote and model. */
-export async function* wrapFixtureErrors(objects: AsyncIterable<unknown>, remote: string, model: ModelDef): AsyncGenerator<unknown> {
+export async function* wrapFixtureErrors(objects: AsyncIterable<unknown[]>, remote: string, model: ModelDef): AsyncGenerator<unknown[]> {
   try {
     yield* objects;
   } catch (error) {

@@ -38,8 +38,8 @@ export interface InstallOptions {
   remoteId: number | undefined;
   /** The remote's hostname, for messages. */
   remote: string;
-  /** The fixture objects of a model (already fetched or staged); may be called twice with `skip`. */
-  objects: (model: ModelDef) => AsyncIterable<unknown>;
+  /** The fixture objects of a model in batches (already fetched or staged); may be called twice with `skip`. */
+  objects: (model: ModelDef) => AsyncIterable<unknown[]>;
   /** `--skip`: leave out what cannot be installed (and what depends on it) instead of failing. */
   skip?: boolean;
   /** `--dry-run`: compute every count, write nothing. */
@@ -236,7 +236,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
       batch = [];
     };
     let position = 0;
-    for await (const raw of wrapFixtureErrors(options.objects(model), remote, model)) {
+    for await (const chunk of wrapFixtureErrors(options.objects(model), remote, model)) for (const raw of chunk) {
       position++;
       tally.objects++;
       if (rejects) {

@@ -39,7 +39,7 @@ export class RejectSet {
 }
 
 /** Read every fixture once, without writing, and work out what `--skip` must leave out. */
-export async function findRejects(options: { manifest: AppManifest; plan: readonly ModelDef[]; dialect: DialectAdapter; remote: string; idMaps: IdMaps; objects: (model: ModelDef) => AsyncIterable<unknown> }): Promise<RejectSet> {
+export async function findRejects(options: { manifest: AppManifest; plan: readonly ModelDef[]; dialect: DialectAdapter; remote: string; idMaps: IdMaps; objects: (model: ModelDef) => AsyncIterable<unknown[]> }): Promise<RejectSet> {
   const { manifest, plan, dialect, idMaps } = options;
   const rejects = new RejectSet();
   const sent = new Map<string, Set<number>>();
@@ -50,7 +50,7 @@ export async function findRejects(options: { manifest: AppManifest; plan: readon
     const pks = new Set<number>();
     sent.set(model.name, pks);
     let position = 0;
-    for await (const raw of wrapFixtureErrors(options.objects(model), options.remote, model)) {
+    for await (const chunk of wrapFixtureErrors(options.objects(model), options.remote, model)) for (const raw of chunk) {
       position++;
       let pk: number | null = null;
       try {

@@ -5,7 +5,7 @@ import { connectDatabase, type Database } from '../dialects/index.js';
 import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
 import { checkTcp, getInstanceInfo, type RequestOptions } from '../fixtures/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
-import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureFile, stageDir, type FetchManifest } from '../fixtures/work-dir.js';
+import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../fixtures/work-dir.js';
 import { installObjects, type InstallResult } from '../install/install.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
@@ -207,7 +207,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     }
     const result = await installObjects({
       trx, dialect: db.dialect, manifest, plan, remoteId: remote?.id, remote: endpoint.hostname,
-      objects: (model) => readFixtureFile(fixtureFile(dir, model.name)),
+      objects: (model) => readFixtureBatches(fixtureFile(dir, model.name)),
       skip: options.skip, isDryRun, prune: options.prune, emit,
     });
     if (remote && !isDryRun) {
