@@ -1,14 +1,15 @@
-import { openDatabase } from '../dialects/index.js';
+import { openDatabase, type DialectAdapter } from '../dialects/index.js';
 import { ConfigError, ModelInstallError } from '../errors.js';
 import { InvalidElement } from '../fixtures/fixture-splitter.js';
 import { readFixtureFile } from '../fixtures/work-dir.js';
+import { decodeObject, ObjectProblem, ownLastModified, type DecodedObject } from '../install/decode-object.js';
 import { checkFixtureObject, type FixtureObject } from '../install/fixture-object.js';
 import { batchSize, insertRows } from '../install/insert.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
-import { loadManifest } from '../manifest/load-manifest.js';
+import { fixtureModelKey, loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
-import type { ModelDef } from '../manifest/types.js';
-import { nowDatetime, toColumnValue, ValueError } from '../values/values.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { nowDatetime, toColumnValue } from '../values/values.js';
 
 /** Options of `remotesyncdb loaddata`. */
 export interface LoadDataOptions { app: string; db?: string; files: readonly string[] }
@@ -20,7 +21,7 @@ export interface LoadDataOptions { app: string; db?: string; files: readonly str
  */
 export async function loaddata(options: LoadDataOptions): Promise<number> {
   const manifest = loadManifest(options.app);
-  const byKey = new Map([...manifest.models.values()].map((m) => [`${manifest.label}.${m.name.toLowerCase()}`, m]));
+  const byKey = new Map([...manifest.models.values()].map((m) => [fixtureModelKey(manifest, m), m]));
   const objects = new Map<string, FixtureObject[]>();
   for (const file of options.files) {
     let position = 0;
@@ -53,17 +54,18 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
         const size = batchSize(db.dialect, 3 + model.fields.length + model.fks.length);
         for (let i = 0; i < list.length; i += size) {
           const slice = list.slice(i, i + size);
-          const rows = slice.map((o) => toRow(model, o, now, db.dialect));
+          const decoded = slice.map((o) => toRow(manifest, model, o, now, db.dialect));
+          const rows = decoded.map((d) => d.row);
           const existing = new Set((await trx(model.table).select(model.pk).whereIn(model.pk, slice.map((o) => o.pk))).map((r) => Number(r[model.pk])));
           const fresh = rows.filter((r) => !existing.has(r[model.pk] as number));
           if (fresh.length > 0) await insertRows(trx, db.dialect, model.table, fresh);
           for (const row of rows) if (existing.has(row[model.pk] as number)) await trx(model.table).where(model.pk, row[model.pk] as number).update(row);
           for (const m2m of model.m2m) {
             if (m2m.kind !== 'auto') continue;
-            const owners = slice.filter((o) => Array.isArray(o.fields[m2m.name]));
+            const owners = decoded.flatMap((d, k) => d.m2m.filter((l) => l.m2m === m2m).map((l) => ({ pk: slice[k].pk, targets: l.targets })));
             if (owners.length === 0) continue;
             await trx(m2m.table).whereIn(m2m.source, owners.map((o) => o.pk)).del();
-            const links = owners.flatMap((o) => [...new Set(o.fields[m2m.name] as number[])].map((t) => ({ [m2m.source]: o.pk, [m2m.target]: t })));
+            const links = owners.flatMap((o) => [...new Set(o.targets)].map((t) => ({ [m2m.source]: o.pk, [m2m.target]: t })));
             for (let j = 0; j < links.length; j += 1000) await insertRows(trx, db.dialect, m2m.table, links.slice(j, j + 1000));
           }
           count += slice.length;
@@ -77,26 +79,19 @@ export async function loaddata(options: LoadDataOptions): Promise<number> {
   return count;
 }
 
-function toRow(model: ModelDef, object: FixtureObject, now: string, dialect: Parameters<typeof toColumnValue>[2]): Record<string, unknown> {
-  const row: Record<string, unknown> = { [model.pk]: object.pk };
-  const fail = (field: string, message: string): never => {
-    throw new ModelInstallError(`${model.name} pk=${object.pk}: ${field} ${message}`, { meta: { model: model.name, pk: object.pk, field } });
-  };
-  for (const field of model.fields) {
-    let value = object.fields[field.name];
-    if (field.name === model.lastModified && (value === undefined || value === null)) value = now;
-    try {
-      row[field.name] = toColumnValue(field, value, dialect);
-    } catch (error) {
-      if (error instanceof ValueError) fail(field.name, error.message);
-      throw error;
-    }
+/** A fixture object as a row with its own pk and FK values, and its auto m2m lists (the install's checks). */
+function toRow(manifest: AppManifest, model: ModelDef, object: FixtureObject, now: string, dialect: DialectAdapter): { row: Record<string, unknown>; m2m: DecodedObject['m2m'] } {
+  let decoded: DecodedObject;
+  try {
+    decoded = decodeObject(manifest, model, object, dialect);
+  } catch (error) {
+    if (error instanceof ObjectProblem) throw new ModelInstallError(`${model.name} pk=${object.pk}: ${error.message}`, { meta: { model: model.name, pk: object.pk, field: error.field } });
+    throw error;
   }
-  for (const fk of model.fks) {
-    const value = object.fields[fk.name];
-    if ((value === null || value === undefined) && !fk.isNullable) fail(fk.name, 'is a NOT NULL foreign key but is missing or null');
-    if (value !== null && value !== undefined && !Number.isSafeInteger(value)) fail(fk.name, `expects a pk, got ${JSON.stringify(value)}`);
-    row[fk.column] = value ?? null;
-  }
-  return row;
+  const row: Record<string, unknown> = { [model.pk]: object.pk, ...decoded.row };
+  // The instance's own data keeps its change time (now when it has none).
+  const lastModified = model.fields.find((f) => f.name === ownLastModified(model));
+  if (lastModified) row[lastModified.name] = toColumnValue(lastModified, object.fields[lastModified.name] ?? now, dialect);
+  for (const { fk, target } of decoded.fks) row[fk.column] = target;
+  return { row, m2m: decoded.m2m };
 }

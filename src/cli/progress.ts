@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { SyncEvent } from '../sync/events.js';
+import { kb } from './render.js';
 
 type Phase = 'prepare' | 'check' | 'fetch' | 'install';
 const PHASES: Array<{ phase: Phase; title: string }> = [
@@ -19,7 +20,6 @@ function deferred(): Deferred {
   return { promise, resolve, reject };
 }
 
-const kb = (bytes: number) => (bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / (1 << 20)).toFixed(1)} MB`);
 
 /**
  * listr2 on a terminal: one task per phase, its output line showing the model at hand, bytes

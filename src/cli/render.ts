@@ -18,7 +18,8 @@ export interface RenderOptions {
   hasTimestamps: boolean;
 }
 
-const kb = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / (1 << 20)).toFixed(1)} MB`);
+/** A byte count for people. */
+export const kb = (bytes: number) => (bytes < 1024 ? `${bytes} B` : bytes < 1 << 20 ? `${(bytes / 1024).toFixed(1)} kB` : `${(bytes / (1 << 20)).toFixed(1)} MB`);
 
 /** Renders sync events and results as lines, or as one JSON document with `--json`. */
 export class Renderer {

@@ -26,7 +26,7 @@ export function dialectOf(target: string): DialectName {
   if (/^postgres(ql)?:\/\//i.test(target)) return 'postgres';
   if (/^mysql:\/\//i.test(target)) return 'mysql';
   if (/^[a-z][a-z0-9+.-]+:\/\//i.test(target)) {
-    throw new ConfigError(`--db: unsupported database URL scheme in "${maskUrl(target)}"; use postgres://, mysql://, sqlite:PATH or a file path`);
+    throw new ConfigError(`--db: unsupported database URL scheme in "${maskSecrets(target)}"; use postgres://, mysql://, sqlite:PATH or a file path`);
   }
   return 'sqlite';
 }
@@ -50,7 +50,7 @@ export function openDatabase(target: string = DEFAULT_DB): Database {
   // knex would print pool warnings on the console itself; errors reach the caller instead.
   const quiet = () => {};
   const knex = createKnex({ ...dialect.knexConfig(target), log: { warn: quiet, error: quiet, deprecate: quiet, debug: quiet } });
-  return { knex, dialect, display: maskUrl(target) };
+  return { knex, dialect, display: maskSecrets(target) };
 }
 
 /** Open a database and make sure it answers, with a clear error (password masked) if not. */
@@ -63,9 +63,4 @@ export async function connectDatabase(target: string = DEFAULT_DB): Promise<Data
     throw new RemoteSyncError(`Cannot use the local database ${db.display}: ${maskSecrets(databaseMessage(error))}`, { code: 'E_DATABASE', exitCode: 1, cause: error });
   }
   return db;
-}
-
-/** A URL with its password replaced by `***`. */
-export function maskUrl(target: string): string {
-  return target.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@');
 }

@@ -1,5 +1,6 @@
 import { ModelInstallError } from '../errors.js';
 import { InvalidElement } from '../fixtures/fixture-splitter.js';
+import { fixtureModelKey } from '../manifest/load-manifest.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 
 /** One object of a Django fixture, checked for shape. */
@@ -18,7 +19,7 @@ export function checkFixtureObject(raw: unknown, manifest: AppManifest, model: M
   const where = `${remote}: ${model.name} fixture, object #${position}`;
   if (raw instanceof InvalidElement) throw new ModelInstallError(`${where} is not valid JSON: ${raw.message}`, { meta: { remote, model: model.name } });
   if (!isObject(raw)) throw new ModelInstallError(`${where} is not a JSON object`, { meta: { remote, model: model.name } });
-  const expected = `${manifest.label}.${model.name.toLowerCase()}`;
+  const expected = fixtureModelKey(manifest, model);
   if (typeof raw.model !== 'string' || raw.model.toLowerCase() !== expected) {
     throw new ModelInstallError(`${where}: "model" is ${JSON.stringify(raw.model)}, expected "${expected}"`, { meta: { remote, model: model.name } });
   }

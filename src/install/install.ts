@@ -75,6 +75,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   const tallies = new Map(plan.map((m) => [m.name, new Tally()]));
   const rejects: RejectSet | undefined = options.skip ? await findRejects({ manifest, plan, dialect, remote, idMaps, objects: options.objects }) : undefined;
   const rejectList: Reject[] = rejects ? [...rejects.reasons] : [];
+  const listed = new Set(rejectList.map((r) => `${r.model}:${r.pk}`));
   const pendingFks: PendingFk[] = [];
   const pendingM2m: PendingM2m[] = [];
   /** root model name -> local ids whose last_modified must move (a child or link changed). */
@@ -246,7 +247,10 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
           // Still the remote's: --prune must not delete it.
           if (typeof pk === 'number') seen.add(pk);
           tally.skipped++;
-          if (typeof pk === 'number' && !rejectList.some((r) => r.model === model.name && r.pk === pk)) rejectList.push({ model: model.name, pk, reason: 'left out with the rest of its MTI chain' });
+          if (typeof pk === 'number' && !listed.has(`${model.name}:${pk}`)) {
+            listed.add(`${model.name}:${pk}`);
+            rejectList.push({ model: model.name, pk, reason: 'left out with the rest of its MTI chain' });
+          }
           continue;
         }
       }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
+import { fixtureModelKey } from '../manifest/load-manifest.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { toFixtureValue } from '../values/values.js';
@@ -16,7 +17,7 @@ export interface ModifiedAfter { after: string }
  * own fields, FKs are the target's pk, auto m2m fields are lists of pks, through m2m absent.
  */
 export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter): AsyncGenerator<object> {
-  const key = `${manifest.label}.${model.name.toLowerCase()}`;
+  const key = fixtureModelKey(manifest, model);
   const root = manifest.models.get(model.root)!;
   const isRoot = model.parent === undefined;
   const autoM2m = model.m2m.filter((m) => m.kind === 'auto');
