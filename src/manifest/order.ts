@@ -1,60 +1,66 @@
+import toposort from 'toposort';
 import { ConfigError } from '../errors.js';
 import type { AppManifest, ModelDef } from './types.js';
 
+/** `[before, after]`: the first model is installed before the second. */
+type Edge = [string, string];
+
 /**
- * The install order of an app's models: a topological sort of `parent` and `dependencies`
+ * The install order of an app's models: toposort's order of the `parent` and `dependencies`
  * edges, plus FK targets wherever adding that edge leaves the graph acyclic (NOT NULL FKs
- * first, so they are the ones kept). Ties keep manifest order, so the order is stable.
- * A cycle through parents/dependencies cannot be broken and is an error naming it.
+ * first, so they are the ones kept when a cycle forces a choice).
+ *
+ * Ties are stable and follow the manifest: toposort walks the models from the last to the
+ * first and puts each in the last free place before everything it must precede, so models
+ * the edges leave free keep manifest order, and the same manifest always gives the same
+ * order. (This is toposort's depth-first order, not "earliest ready model first": on some
+ * graphs the two differ; hcore's order is the same under both, `order.test.ts`.)
+ *
+ * A cycle through parents/dependencies cannot be broken and is an error naming it: toposort
+ * says only that there is one, so {@link findCycle} names the whole of it.
  */
 export function dependencyOrder(manifest: AppManifest): ModelDef[] {
   const models = [...manifest.models.values()];
-  const after = new Map<string, Set<string>>(models.map((m) => [m.name, new Set<string>()]));
-  const addEdge = (before: string, then: string) => after.get(before)!.add(then);
+  const names = models.map((m) => m.name);
+  const edges: Edge[] = [];
   for (const m of models) {
-    if (m.parent) addEdge(m.parent, m.name);
-    for (const dep of m.dependencies) if (dep !== m.name) addEdge(dep, m.name);
+    if (m.parent) edges.push([m.parent, m.name]);
+    for (const dep of m.dependencies) if (dep !== m.name) edges.push([dep, m.name]);
   }
-  const cycle = findCycle(models.map((m) => m.name), after);
-  if (cycle) throw new ConfigError(`Dependency cycle in app ${manifest.app}: ${cycle.join(' -> ')}. Break it in the manifest's parent/dependencies.`);
+  if (!isAcyclic(names, edges)) {
+    const cycle = findCycle(names, successors(names, edges))!;
+    throw new ConfigError(`Dependency cycle in app ${manifest.app}: ${cycle.join(' -> ')}. Break it in the manifest's parent/dependencies.`);
+  }
 
-  const fkEdges = models.flatMap((m) => m.fks.map((fk) => ({ model: m.name, to: fk.to, isNullable: fk.isNullable })));
+  const fkEdges = models.flatMap((m) => m.fks.map((fk) => ({ edge: [fk.to, m.name] as Edge, isNullable: fk.isNullable })));
   fkEdges.sort((a, b) => Number(a.isNullable) - Number(b.isNullable));
-  for (const { model, to } of fkEdges) {
-    if (model === to || after.get(to)!.has(model)) continue;
-    if (!reaches(model, to, after)) addEdge(to, model);
+  for (const { edge } of fkEdges) {
+    if (edge[0] === edge[1]) continue; // a self reference orders nothing
+    if (isAcyclic(names, [...edges, edge])) edges.push(edge);
   }
-  // Kahn's algorithm, always taking the earliest model in manifest order among the ready ones.
-  const indegree = new Map(models.map((m) => [m.name, 0]));
-  for (const targets of after.values()) for (const t of targets) indegree.set(t, indegree.get(t)! + 1);
-  const ready = models.filter((m) => indegree.get(m.name) === 0);
-  const order: ModelDef[] = [];
-  while (ready.length > 0) {
-    ready.sort((a, b) => a.index - b.index);
-    const next = ready.shift()!;
-    order.push(next);
-    for (const t of after.get(next.name)!) {
-      indegree.set(t, indegree.get(t)! - 1);
-      if (indegree.get(t) === 0) ready.push(manifest.models.get(t)!);
-    }
-  }
-  return order;
+  return toposort.array(names, edges).map((name) => manifest.models.get(name)!);
 }
 
-function reaches(from: string, to: string, after: Map<string, Set<string>>): boolean {
-  const seen = new Set<string>();
-  const stack = [from];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    if (node === to) return true;
-    if (seen.has(node)) continue;
-    seen.add(node);
-    stack.push(...after.get(node)!);
+/** Whether toposort can order these edges (it throws on a cycle). */
+function isAcyclic(names: string[], edges: Edge[]): boolean {
+  try {
+    toposort.array(names, edges);
+    return true;
+  } catch {
+    return false;
   }
-  return false;
 }
 
-/** A cycle as `[A, B, A]`, or undefined. */
+function successors(names: string[], edges: Edge[]): Map<string, Set<string>> {
+  const after = new Map(names.map((name) => [name, new Set<string>()]));
+  for (const [before, then] of edges) after.get(before)!.add(then);
+  return after;
+}
+
+/**
+ * A cycle as `[A, B, A]`, or undefined. Kept by hand because toposort reports only one node
+ * of a cycle ("Cyclic dependency, node was: A"), and the error must name the whole cycle.
+ */
 export function findCycle(nodes: string[], after: Map<string, Set<string>>): string[] | undefined {
   const state = new Map<string, 'open' | 'done'>();
   const path: string[] = [];

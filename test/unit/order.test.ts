@@ -94,6 +94,24 @@ describe('dependencyOrder on small manifests', () => {
   });
 });
 
+describe('dependencyOrder through toposort', () => {
+  it('gives hcore the order it always had (the one --dry-run -v 2 prints)', () => {
+    expect(names(dependencyOrder(loadManifest('hcore'))).join(' ')).toBe(
+      'Lentity Person Organization Gentity Gpoint Gline Garea PoliticalDivision WaterDivision WaterBasin ' +
+        'GentityAltCodeType GentityAltCode FileType GentityFile EventType GentityEvent StationType Station Overseer ' +
+        'InstrumentType Instrument Variable UnitOfMeasurement TimeZone TimeStep Timeseries UserProfile',
+    );
+  });
+
+  it("breaks ties depth first, as toposort does, not 'earliest ready model first'", () => {
+    // B before F, G, C, D; F, G before D; G before C; C before E, A; E before A. D is free of
+    // C, E and A: earliest-ready would give B F G C D E A; toposort places C's chain first.
+    const deps: Record<string, string[]> = { A: ['C', 'E'], B: [], C: ['B', 'G'], D: ['B', 'F', 'G'], E: ['C'], F: ['B'], G: ['B'] };
+    const m = parseManifest({ app: 'x', models: Object.fromEntries(Object.entries(deps).map(([k, v]) => [k, { table: k.toLowerCase(), dependencies: v }])) });
+    expect(names(dependencyOrder(m))).toEqual(['B', 'F', 'G', 'C', 'E', 'A', 'D']);
+  });
+});
+
 describe('findCycle', () => {
   const graph = (edges: Record<string, string[]>) => new Map(Object.entries(edges).map(([k, v]) => [k, new Set(v)]));
 
