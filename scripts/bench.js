@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { init, loadManifest, openDatabase, dependencyOrder } from '../dist/index.js';
 import { insertRows, batchSize } from '../dist/install/insert.js';
-import { parseFixture } from '../dist/fixtures/fixture-splitter.js';
+import { parseFixture } from '../dist/sources/fixture-splitter.js';
 import { toColumnValue } from '../dist/values/values.js';
 import { canonical } from '../dist/values/values.js';
 

@@ -1,7 +1,7 @@
 import { openDatabase, type DialectAdapter } from '../dialects/index.js';
 import { ConfigError, ModelInstallError } from '../errors.js';
-import { InvalidElement } from '../fixtures/fixture-splitter.js';
-import { readFixtureFile } from '../fixtures/work-dir.js';
+import { InvalidElement } from '../sources/fixture-splitter.js';
+import { readFixtureFile } from '../sources/work-dir.js';
 import { decodeObject, ObjectProblem, ownLastModified, type DecodedObject } from '../install/decode-object.js';
 import { checkFixtureObject, type FixtureObject } from '../install/fixture-object.js';
 import { batchSize, insertRows } from '../install/insert.js';

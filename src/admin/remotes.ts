@@ -1,6 +1,6 @@
 import { openDatabase } from '../dialects/index.js';
 import { ConfigError, databaseMessage } from '../errors.js';
-import { parseRemote } from '../fixtures/remote-endpoint.js';
+import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';

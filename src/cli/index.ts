@@ -11,7 +11,7 @@ import { loaddata } from '../admin/loaddata.js';
 import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { DEFAULT_DB } from '../dialects/index.js';
 import { ConfigError, maskSecrets, RemoteSyncError } from '../errors.js';
-import { parseRemote } from '../fixtures/remote-endpoint.js';
+import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadConfig, tokenFor, type ConfigFile } from '../config.js';
 import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { parseRemote } from '../fixtures/remote-endpoint.js';
+import { parseRemote } from '../sources/remote-endpoint.js';
 
 /**
  * One remote of the fleet, from an entry of `remotes` in the config file:

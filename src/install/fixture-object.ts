@@ -1,5 +1,5 @@
 import { ModelInstallError } from '../errors.js';
-import { InvalidElement } from '../fixtures/fixture-splitter.js';
+import { InvalidElement } from '../sources/fixture-splitter.js';
 import { fixtureModelKey } from '../manifest/load-manifest.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 

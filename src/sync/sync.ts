@@ -3,9 +3,9 @@ import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
 import { connectDatabase, type Database } from '../dialects/index.js';
 import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
-import { checkTcp, getInstanceInfo, type RequestOptions } from '../fixtures/http-client.js';
-import { parseRemote, type RemoteEndpoint } from '../fixtures/remote-endpoint.js';
-import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../fixtures/work-dir.js';
+import { checkTcp, getInstanceInfo, type RequestOptions } from '../sources/http-client.js';
+import { parseRemote, type RemoteEndpoint } from '../sources/remote-endpoint.js';
+import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../sources/work-dir.js';
 import { installObjects, type InstallResult } from '../install/install.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
@@ -48,7 +48,7 @@ export interface SyncOptions {
   full?: boolean;
   /** `--prune`: delete this remote's rows that it no longer has (implies a full fetch). */
   prune?: boolean;
-  /** Timeouts, retries, TLS trust and the size limit of fetches (defaults in fixtures/http-client). */
+  /** Timeouts, retries, TLS trust and the size limit of fetches (defaults in sources/http-client). */
   http?: Omit<RequestOptions, 'token'>;
   /** How long to wait for another sync's lock. */
   lockWaitMs?: number;

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { FixtureSplitter, FixtureSyntaxError, InvalidElement, parseFixture } from '../../src/fixtures/fixture-splitter.js';
+import { FixtureSplitter, FixtureSyntaxError, InvalidElement, parseFixture } from '../../src/sources/fixture-splitter.js';
 
 const REAL = new URL('../../../shared/realdata/enhydris/dbsync-testdata-2010.json', import.meta.url);
 
@@ -121,7 +121,7 @@ describe('parseFixture errors are FixtureSyntaxErrors', () => {
     expect(seen).toEqual([{ pk: 1 }, { pk: 2 }]);
   });
 
-  // Regression (src/fixtures/fixture-splitter.ts, State.Between), fixed: a comma followed by "]" is accepted,
+  // Regression (src/sources/fixture-splitter.ts, State.Between), fixed: a comma followed by "]" is accepted,
   // so `[{"pk":1},]` — not JSON, and not what Django writes — parses as one object.
   it('a trailing comma before "]"', async () => {
     await fails('[{"pk":1},]', /expected an object/);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { parseRemote, remoteDirName } from '../../src/fixtures/remote-endpoint.js';
+import { parseRemote, remoteDirName } from '../../src/sources/remote-endpoint.js';
 
 describe('parseRemote', () => {
   it('-r host -p 80: the port is left out of the hostname', () => {
@@ -56,7 +56,7 @@ describe('parseRemote', () => {
     expect(parseRemote('[::1]')).toMatchObject({ host: '[::1]', port: 80, hostname: '[::1]', baseUrl: 'http://[::1]:80' });
   });
 
-  // Regression (src/fixtures/remote-endpoint.ts), fixed: `host:port` splitting is skipped for any text starting
+  // Regression (src/sources/remote-endpoint.ts), fixed: `host:port` splitting is skipped for any text starting
   // with "[", so "[::1]:8000" gives host "[::1]:8000", port 80, baseUrl "http://[::1]:8000:80".
   it('splits the port off a bracketed IPv6 address', () => {
     expect(parseRemote('[::1]:8000')).toEqual({ host: '[::1]', port: 8000, isTls: false, hostname: '[::1]:8000', baseUrl: 'http://[::1]:8000' });
