@@ -155,7 +155,7 @@ async function verifySample(targetUrl, hostname, perModel = 200) {
   const target = openDatabase(targetUrl);
   let checked = 0;
   try {
-    const remote = await target.knex('remotesyncdb_database').where({ hostname }).first();
+    const remote = await target.knex('dbsync_database').where({ hostname }).first();
     const mapOf = async (model, pks) => {
       const root = manifest.models.get(model.root);
       const rows = await target.knex(root.table).select(root.pk, 'original_id').where('original_db_id', remote.id).whereIn('original_id', pks);

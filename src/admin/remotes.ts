@@ -4,29 +4,31 @@ import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
-import { ensureBookkeeping, REGISTRY_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
-import { listRemotes, registerRemote, type RemoteRow } from '../sync/registry.js';
+import { ensureBookkeeping, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { findRemoteByName, listRemotes, registerRemote, unregisterRemote, type RemoteRow } from '../sync/registry.js';
 
 /** Options of `remotesyncdb remote add`. */
-export interface AddRemoteOptions { db?: string; name: string; remote: string; port?: number; descr?: string }
+export interface AddRemoteOptions { db?: string; /** The app whose registry table holds remotes (default hcore). */ app?: string; name: string; remote: string; port?: number; descr?: string }
 
 /** Register a remote with a name and description before its first sync. */
 export async function addRemote(options: AddRemoteOptions): Promise<RemoteRow> {
   const endpoint = parseRemote(options.remote, options.port);
+  const { registry } = loadManifest(options.app ?? 'hcore');
   const db = openDatabase(options.db);
   try {
-    await ensureBookkeeping(db.knex, db.dialect);
-    return await registerRemote(db.knex, { hostname: endpoint.hostname, name: options.name, descr: options.descr, ipAddress: endpoint.host, isTls: endpoint.isTls });
+    await ensureBookkeeping(db.knex, db.dialect, registry);
+    return await registerRemote(db.knex, registry, { hostname: endpoint.hostname, name: options.name, descr: options.descr, ipAddress: endpoint.host, isTls: endpoint.isTls });
   } finally {
     await db.knex.destroy();
   }
 }
 
 /** The registered remotes. */
-export async function getRemotes(options: { db?: string }): Promise<RemoteRow[]> {
+export async function getRemotes(options: { db?: string; app?: string }): Promise<RemoteRow[]> {
+  const { registry } = loadManifest(options.app ?? 'hcore');
   const db = openDatabase(options.db);
   try {
-    return await listRemotes(db.knex);
+    return await listRemotes(db.knex, registry);
   } finally {
     await db.knex.destroy();
   }
@@ -44,7 +46,7 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
   const db = openDatabase(options.db);
   try {
     return await db.knex.transaction(async (trx) => {
-      const remote = (await trx(REGISTRY_TABLE).where({ name: options.name }).orWhere({ hostname: options.name }).first()) as RemoteRow | undefined;
+      const remote = await findRemoteByName(trx, manifest.registry, options.name);
       if (!remote) throw new ConfigError(`remote remove: no remote named "${options.name}" is registered`);
       const order = dependencyOrder(manifest).reverse();
       const roots = order.filter((m) => m.parent === undefined);
@@ -60,8 +62,7 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
       for (const model of manifest.models.values()) if (await trx.schema.hasTable(model.table)) present.add(model.table);
       if (order.some((m) => !present.has(m.table))) {
         // Not every table of this app exists here: only the registry row can go, if nothing references it.
-        await trx(WATERMARK_TABLE).where('database_id', remote.id).del();
-        await trx(REGISTRY_TABLE).where('id', remote.id).del();
+        await unregisterRemote(trx, manifest.registry, remote.id, WATERMARK_TABLE);
         return { remote, purged: tagged };
       }
       for (const model of order) {
@@ -83,8 +84,7 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
         if (model.parent) await trx(model.table).whereIn(model.pk, ids.clone()).del();
         else await trx(model.table).where(ORIGINAL_DB, remote.id).del();
       }
-      await trx(WATERMARK_TABLE).where('database_id', remote.id).del();
-      await trx(REGISTRY_TABLE).where('id', remote.id).del();
+      await unregisterRemote(trx, manifest.registry, remote.id, WATERMARK_TABLE);
       return { remote, purged: tagged };
     });
   } catch (error) {

@@ -7,7 +7,7 @@ import { createGzip } from 'node:zlib';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest } from '../manifest/types.js';
-import { IDMAP_TABLE, REGISTRY_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { IDMAP_TABLE, REMOTE_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
 
 /** How many backups of a remote and app are kept by default. */
 export const DEFAULT_KEEP_BACKUPS = 5;
@@ -23,7 +23,8 @@ export interface BackupTable { table: string; orderBy: string; isKeyed: boolean;
 export function backupTables(manifest: AppManifest): BackupTable[] {
   const none = new Set<string>();
   const tables: BackupTable[] = [
-    { table: REGISTRY_TABLE, orderBy: 'id', isKeyed: true, json: none },
+    { table: manifest.registry, orderBy: 'id', isKeyed: true, json: none },
+    { table: REMOTE_TABLE, orderBy: 'id', isKeyed: false, json: none },
     { table: WATERMARK_TABLE, orderBy: 'database_id', isKeyed: false, json: none },
     { table: IDMAP_TABLE, orderBy: 'original_db_id', isKeyed: false, json: none },
   ];

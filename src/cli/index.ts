@@ -227,11 +227,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .command('add <name> <host>', 'Register a remote with a name before its first sync', (z) =>
           common(z).option('port', { alias: 'p', type: 'number', describe: 'Remote port [default: 80]' }).option('descr', { type: 'string', describe: 'Description' }),
           run(async (args) => {
-            const row = await addRemote({ db: dbOf(args), name: String(args.name), remote: String(args.host), port: args.port as number | undefined, descr: args.descr as string | undefined });
+            const row = await addRemote({ db: dbOf(args), app: appOf(args), name: String(args.name), remote: String(args.host), port: args.port as number | undefined, descr: args.descr as string | undefined });
             renderer.info(`Registered remote ${row.name} (${row.hostname}).`, 0);
           }))
         .command('list', 'List registered remotes', common, run(async (args) => {
-          const rows = await getRemotes({ db: dbOf(args) });
+          const rows = await getRemotes({ db: dbOf(args), app: appOf(args) });
           if (rows.length === 0) renderer.info('No remotes registered.', 0);
           for (const row of rows) renderer.info(`${row.name}\t${row.hostname}\tlast sync: ${row.last_sync ?? 'never'}${row.descr ? `\t${row.descr}` : ''}`, 0);
         }))

@@ -36,7 +36,9 @@ const LAST_MODIFIED = 'last_modified';
 export function buildManifest(catalog: readonly CatalogTable[], options: BuildManifestOptions): InspectResult {
   const warnings: string[] = [];
   const warn = (where: string, message: string) => void warnings.push(`${where}: ${message}`);
-  const { models: modelTables, links } = classifyTables(catalog, options.tables, options.source, warn);
+  // The app's own registry of remotes (what origin tags reference) is no model: DESIGN §8.
+  const registry = registryOf(catalog);
+  const { models: modelTables, links } = classifyTables(catalog.filter((t) => t.name !== registry), options.tables, options.source, warn);
   if (modelTables.size === 0) {
     throw new ConfigError(`inspect: no table of ${options.source} can be a model of app ${options.app}${warnings.length > 0 ? `:\n  ${warnings.join('\n  ')}` : ` (it has no tables but the tool's own ${TOOL_TABLE_PREFIX}*)`}`);
   }
@@ -45,17 +47,24 @@ export function buildManifest(catalog: readonly CatalogTable[], options: BuildMa
   for (const [table, model] of modelTables) models.set(table, modelJson(model, names, modelTables, warn));
   for (const link of links) addLink(link, models, warn);
 
-  const unordered = manifestJson(options, [...models.values()]);
+  const unordered = manifestJson(options, registry, [...models.values()]);
   const order = dependencyOrder(parseManifest(unordered, options.source)).map((m) => m.name);
   const byName = new Map([...models.values()].map((m) => [m.name, m]));
-  const manifest = manifestJson(options, order.map((name) => byName.get(name)!));
+  const manifest = manifestJson(options, registry, order.map((name) => byName.get(name)!));
   parseManifest(manifest, options.source);
   return { manifest, warnings };
 }
 
-function manifestJson(options: BuildManifestOptions, models: readonly ModelJson[]): Json {
+/** The table the origin tags (`original_db_id`) reference, when it is the app's own rather than the tool's. */
+function registryOf(catalog: readonly CatalogTable[]): string | undefined {
+  const referenced = catalog.flatMap((t) => t.foreignKeys.filter((fk) => fk.column === ORIGINAL_DB).map((fk) => fk.refTable));
+  return referenced.find((table) => !table.toLowerCase().startsWith(TOOL_TABLE_PREFIX));
+}
+
+function manifestJson(options: BuildManifestOptions, registry: string | undefined, models: readonly ModelJson[]): Json {
   const out: Json = { app: options.app };
   if (options.label !== undefined) out.label = options.label;
+  if (registry !== undefined) out.registry = { table: registry };
   out.models = Object.fromEntries(models.map(({ name, table, pk, parent, lastModified, fields, fk, m2m }) => [name, {
     table,
     ...(pk !== undefined ? { pk } : {}),

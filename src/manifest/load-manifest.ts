@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ManifestError } from '../errors.js';
-import { FIELD_TYPES, IDENTIFIER, type AppManifest, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef, type NaturalKeyPolicy } from './types.js';
+import { DEFAULT_REGISTRY_TABLE, FIELD_TYPES, IDENTIFIER, type AppManifest, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef, type NaturalKeyPolicy } from './types.js';
 
 /** The package's own directory, where bundled apps live in `fixtures/<app>/app.json`. */
 export const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -39,11 +39,12 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
   const problems: string[] = [];
   const problem = (where: string, message: string) => problems.push(`${where}: ${message}`);
   if (!isObject(raw)) throw new ManifestError(source, ['$: must be a JSON object']);
-  for (const key of Object.keys(raw)) if (!['app', 'label', 'models'].includes(key)) problem(key, 'unknown key (known: app, label, models)');
+  for (const key of Object.keys(raw)) if (!['app', 'label', 'registry', 'models'].includes(key)) problem(key, 'unknown key (known: app, label, registry, models)');
   const app = raw.app;
   if (typeof app !== 'string' || !IDENTIFIER.test(app)) problem('app', 'must be an identifier like "hcore"');
   const label = raw.label ?? app;
   if (typeof label !== 'string' || !IDENTIFIER.test(label)) problem('label', 'must be an identifier');
+  const registry = parseRegistry(raw.registry, problem);
   if (!isObject(raw.models) || Object.keys(raw.models).length === 0) {
     problem('models', 'must be an object with at least one model');
     throw new ManifestError(source, problems);
@@ -174,8 +175,25 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
       }
     }
   }
+  for (const def of models.values()) if (def.table === registry) problem('registry.table', `"${registry}" is also the table of ${def.name}`);
   if (problems.length > 0) throw new ManifestError(source, problems);
-  return Object.freeze({ app: app as string, label: label as string, source, models });
+  return Object.freeze({ app: app as string, label: label as string, registry, source, models });
+}
+
+/** `"registry": {"table": "dbsync_database"}`: the app's own table of remotes (DESIGN §8); else the tool's. */
+function parseRegistry(spec: unknown, problem: (w: string, m: string) => void): string {
+  if (spec === undefined) return DEFAULT_REGISTRY_TABLE;
+  if (!isObject(spec)) {
+    problem('registry', 'must be an object like {"table": "dbsync_database"}');
+    return DEFAULT_REGISTRY_TABLE;
+  }
+  for (const key of Object.keys(spec)) if (key !== 'table') problem(`registry.${key}`, 'unknown key (known: table)');
+  if (typeof spec.table !== 'string' || !IDENTIFIER.test(spec.table)) {
+    problem('registry.table', 'must be an identifier');
+    return DEFAULT_REGISTRY_TABLE;
+  }
+  if (spec.table.startsWith('remotesyncdb_') && spec.table !== DEFAULT_REGISTRY_TABLE) problem('registry.table', 'remotesyncdb_* names are the tool\'s own tables');
+  return spec.table;
 }
 
 function parseField(name: string, spec: unknown, where: string, problem: (w: string, m: string) => void): FieldDef | undefined {

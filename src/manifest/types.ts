@@ -63,9 +63,17 @@ export interface AppManifest {
   readonly app: string;
   /** The Django app label used in fixtures' `model` keys (`hcore.station`). */
   readonly label: string;
+  /**
+   * The registry of remotes that origin tags reference: the app's own table where the manifest
+   * names one (`"registry": {"table": "dbsync_database"}`, DESIGN §8), else `remotesyncdb_database`.
+   */
+  readonly registry: string;
   readonly source: string;
   readonly models: ReadonlyMap<string, ModelDef>;
 }
+
+/** The registry table of a manifest that names none. */
+export const DEFAULT_REGISTRY_TABLE = 'remotesyncdb_database';
 
 /** Name pattern for models, fields, tables and columns. */
 export const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]*$/;

@@ -3,7 +3,6 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { REGISTRY_TABLE } from './bookkeeping.js';
 
 /** The origin tag columns every root table gets. */
 export const ORIGINAL_ID = 'original_id';
@@ -43,7 +42,7 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
           t.integer(ORIGINAL_DB).unsigned().nullable();
           t.unique([ORIGINAL_DB, ORIGINAL_ID], { indexName: constraintName('uq', model.table, ['origin']) });
         });
-        if (!inline) fks.push({ table: model.table, column: ORIGINAL_DB, refTable: REGISTRY_TABLE, refColumn: 'id' });
+        if (!inline) fks.push({ table: model.table, column: ORIGINAL_DB, refTable: manifest.registry, refColumn: 'id' });
         tagged.push(model.table);
       }
     } else {
@@ -108,7 +107,7 @@ function foreignKeys(manifest: AppManifest, model: ModelDef): ForeignKey[] {
     const parent = manifest.models.get(model.parent)!;
     result.push({ table: model.table, column: model.pk, refTable: parent.table, refColumn: parent.pk });
   } else {
-    result.push({ table: model.table, column: ORIGINAL_DB, refTable: REGISTRY_TABLE, refColumn: 'id' });
+    result.push({ table: model.table, column: ORIGINAL_DB, refTable: manifest.registry, refColumn: 'id' });
   }
   for (const fk of model.fks) {
     const target = manifest.models.get(fk.to)!;

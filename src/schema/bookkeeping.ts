@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
+import { ensureRegistry } from './registry-table.js';
 
-/** The registry of remotes (Enhydris' `dbsync_database`). */
-export const REGISTRY_TABLE = 'remotesyncdb_database';
+export { REMOTE_TABLE } from './registry-table.js';
 /** Per remote, app and model: the remote's clock at the last successful fetch. */
 export const WATERMARK_TABLE = 'remotesyncdb_watermark';
 /** One row per sync run: the history. */
@@ -12,24 +12,16 @@ export const IDMAP_TABLE = 'remotesyncdb_idmap';
 /** SQLite only: the row a sync writes first, so that its transaction holds the database's write lock. */
 export const LOCK_TABLE = 'remotesyncdb_lock';
 
-/** Create whatever is missing of the bookkeeping tables. */
-export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: DialectAdapter): Promise<void> {
-  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) {
-    await knex.schema.createTable(REGISTRY_TABLE, (t) => {
-      dialect.tableOptions(t);
-      t.increments('id');
-      t.string('name', 128).notNullable().unique();
-      t.string('ip_address', 64).nullable();
-      t.string('hostname', 255).notNullable().unique();
-      t.text('descr').nullable();
-      t.string('last_sync', 32).nullable();
-      t.boolean('is_tls').notNullable().defaultTo(false);
-    });
-  }
+/**
+ * Create whatever is missing of the bookkeeping tables, around `registry`, the table of remotes
+ * the origin tags reference (the app's own where its manifest names one: DESIGN §8).
+ */
+export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string): Promise<void> {
+  await ensureRegistry(knex, dialect, registry);
   if (!(await knex.schema.hasTable(WATERMARK_TABLE))) {
     await knex.schema.createTable(WATERMARK_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('database_id').unsigned().notNullable().references('id').inTable(REGISTRY_TABLE);
+      t.integer('database_id').unsigned().notNullable().references('id').inTable(registry);
       t.string('app', 64).notNullable();
       t.string('model', 64).notNullable();
       t.string('server_time', 32).notNullable();
@@ -39,7 +31,7 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
   if (!(await knex.schema.hasTable(IDMAP_TABLE))) {
     await knex.schema.createTable(IDMAP_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('original_db_id').unsigned().notNullable().references('id').inTable(REGISTRY_TABLE);
+      t.integer('original_db_id').unsigned().notNullable().references('id').inTable(registry);
       t.string('model', 64).notNullable();
       t.integer('original_id').notNullable();
       t.integer('local_id').notNullable();

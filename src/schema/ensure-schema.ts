@@ -6,6 +6,6 @@ import { ensureBookkeeping } from './bookkeeping.js';
 
 /** Create whatever is missing of the bookkeeping tables and the app's tables (what `init` does). */
 export async function ensureSchema(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, policy: ExistingTablePolicy): Promise<{ created: string[]; tagged: string[] }> {
-  await ensureBookkeeping(knex, dialect);
+  await ensureBookkeeping(knex, dialect, manifest.registry);
   return ensureAppTables(knex, dialect, manifest, policy);
 }

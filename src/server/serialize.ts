@@ -2,7 +2,6 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { fixtureModelKey } from '../manifest/load-manifest.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { toFixtureValue } from '../values/values.js';
 
 /** Rows per keyset page: bounds the memory of a served model whatever its size. */
@@ -15,6 +14,8 @@ export interface ModifiedAfter { after: string }
  * A model's fixture objects in pk order, one keyset page at a time (`WHERE pk > last ORDER
  * BY pk LIMIT n`), exactly as Django's serializer writes them: an MTI child carries only its
  * own fields, FKs are the target's pk, auto m2m fields are lists of pks, through m2m absent.
+ * The origin tags stay out of `fields` (DESIGN §8): to a client one level up, this database's
+ * replicated rows are its own objects.
  */
 export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter): AsyncGenerator<object> {
   const key = fixtureModelKey(manifest, model);
@@ -51,10 +52,6 @@ export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manif
       for (const field of model.fields) fields[field.name] = toFixtureValue(field, row[field.name], dialect);
       for (const fk of model.fks) fields[fk.name] = row[fk.column] === null ? null : Number(row[fk.column]);
       for (const m2m of autoM2m) fields[m2m.name] = links.get(m2m.name)!.get(pk) ?? [];
-      if (isRoot) {
-        fields.original_id = row[ORIGINAL_ID] ?? null;
-        fields.original_db = row[ORIGINAL_DB] ?? null;
-      }
       yield { model: key, pk, fields };
     }
     last = Number(rows[rows.length - 1][model.pk]);

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import { ConfigError } from '../errors.js';
-import { REGISTRY_TABLE } from '../schema/bookkeeping.js';
+import { REMOTE_TABLE } from '../schema/registry-table.js';
 
-/** A row of `remotesyncdb_database`. */
+/** A registered remote: a row of the registry (the app's own table or `remotesyncdb_database`) and the tool's columns. */
 export interface RemoteRow {
   id: number;
   name: string;
@@ -14,29 +14,57 @@ export interface RemoteRow {
   is_tls: boolean | number | null;
 }
 
+/** The registry's rows joined with what the tool keeps per remote. */
+function remotes(knex: Knex | Knex.Transaction, registry: string): Knex.QueryBuilder {
+  return knex({ r: registry })
+    .leftJoin({ x: REMOTE_TABLE }, 'x.id', 'r.id')
+    .select('r.id', 'r.name', 'r.ip_address', 'r.hostname', 'r.descr', 'x.last_sync', 'x.is_tls');
+}
+
 /**
  * Find a registered remote: by hostname (`host[:port]`) first, and by name only when no
  * port was given (so `-r itia -p 8001` never silently means the remote named "itia").
  */
-export async function findRemote(knex: Knex | Knex.Transaction, hostname: string | undefined, name: string, hasPort: boolean): Promise<RemoteRow | undefined> {
-  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) return undefined;
-  const byHost = hostname === undefined ? undefined : await knex(REGISTRY_TABLE).where({ hostname }).first();
+export async function findRemote(knex: Knex | Knex.Transaction, registry: string, hostname: string | undefined, name: string, hasPort: boolean): Promise<RemoteRow | undefined> {
+  if (!(await knex.schema.hasTable(registry)) || !(await knex.schema.hasTable(REMOTE_TABLE))) return undefined;
+  const byHost = hostname === undefined ? undefined : await remotes(knex, registry).where('r.hostname', hostname).first();
   if (byHost) return byHost as RemoteRow;
   if (hasPort) return undefined;
-  return (await knex(REGISTRY_TABLE).where({ name }).first()) as RemoteRow | undefined;
+  return (await remotes(knex, registry).where('r.name', name).first()) as RemoteRow | undefined;
+}
+
+/** Find a remote by its name or hostname (`remote remove`). */
+export async function findRemoteByName(knex: Knex | Knex.Transaction, registry: string, name: string): Promise<RemoteRow | undefined> {
+  return (await remotes(knex, registry).where('r.name', name).orWhere('r.hostname', name).first()) as RemoteRow | undefined;
 }
 
 /** Register a remote; its name defaults to its hostname. */
-export async function registerRemote(knex: Knex | Knex.Transaction, remote: { hostname: string; name?: string; descr?: string; ipAddress?: string | null; isTls?: boolean }): Promise<RemoteRow> {
+export async function registerRemote(knex: Knex | Knex.Transaction, registry: string, remote: { hostname: string; name?: string; descr?: string; ipAddress?: string | null; isTls?: boolean }): Promise<RemoteRow> {
   const name = remote.name ?? remote.hostname;
-  const clash = await knex(REGISTRY_TABLE).where({ name }).orWhere({ hostname: remote.hostname }).first();
+  const clash = await knex(registry).where({ name }).orWhere({ hostname: remote.hostname }).first();
   if (clash) throw new ConfigError(`A remote named "${clash.name}" with hostname ${clash.hostname} is already registered`);
-  await knex(REGISTRY_TABLE).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: remote.ipAddress ?? null, is_tls: remote.isTls ?? false });
-  return (await knex(REGISTRY_TABLE).where({ hostname: remote.hostname }).first()) as RemoteRow;
+  // The app's own registry has NOT NULL ip_address and descr (Django's CharField/TextField): '' for unknown.
+  await knex(registry).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: remote.ipAddress ?? '' });
+  const row = await knex(registry).where({ hostname: remote.hostname }).first('id');
+  await knex(REMOTE_TABLE).insert({ id: row.id, is_tls: remote.isTls ?? false });
+  return (await remotes(knex, registry).where('r.id', row.id).first()) as RemoteRow;
+}
+
+/** Record the remote's clock of its last successful sync (a registry row the app added may have no row of ours yet). */
+export async function setLastSync(knex: Knex | Knex.Transaction, id: number, serverTime: string): Promise<void> {
+  const updated = await knex(REMOTE_TABLE).where({ id }).update({ last_sync: serverTime });
+  if (updated === 0) await knex(REMOTE_TABLE).insert({ id, last_sync: serverTime, is_tls: false });
+}
+
+/** Delete a remote's registry row and what the tool keeps for it (its watermarks too: `watermarks` names their table). */
+export async function unregisterRemote(knex: Knex | Knex.Transaction, registry: string, id: number, watermarks: string): Promise<void> {
+  await knex(watermarks).where('database_id', id).del();
+  await knex(REMOTE_TABLE).where({ id }).del();
+  await knex(registry).where({ id }).del();
 }
 
 /** Every registered remote, by name. */
-export async function listRemotes(knex: Knex): Promise<RemoteRow[]> {
-  if (!(await knex.schema.hasTable(REGISTRY_TABLE))) return [];
-  return (await knex(REGISTRY_TABLE).select('*').orderBy('name')) as RemoteRow[];
+export async function listRemotes(knex: Knex | Knex.Transaction, registry: string): Promise<RemoteRow[]> {
+  if (!(await knex.schema.hasTable(registry)) || !(await knex.schema.hasTable(REMOTE_TABLE))) return [];
+  return (await remotes(knex, registry).orderBy('r.name')) as RemoteRow[];
 }

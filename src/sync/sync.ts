@@ -11,10 +11,9 @@ import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { REGISTRY_TABLE } from '../schema/bookkeeping.js';
 import type { SyncEvent, SyncResult } from './events.js';
 import { checkExcludes, planModels } from './plan.js';
-import { findRemote, registerRemote, type RemoteRow } from './registry.js';
+import { findRemote, registerRemote, setLastSync, type RemoteRow } from './registry.js';
 import { emptyCounts, recordRun, result, timings, writeRejects, type Marks } from './report.js';
 import { fetchAll, verifyStaged } from './stage.js';
 import { isIncremental, readWatermarks, writeWatermarks } from './watermarks.js';
@@ -95,7 +94,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
   // A -r that is no host may still be a registered name: look before touching anything else.
-  if (!guess && !(await findRemote(db.knex, undefined, options.remote, false).catch(() => undefined))) {
+  if (!guess && !(await findRemote(db.knex, manifest.registry, undefined, options.remote, false).catch(() => undefined))) {
     await db.knex.destroy();
     throw guessError;
   }
@@ -113,7 +112,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
       throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
     }
-    const registered = await findRemote(trx, guess?.hostname, options.remote, options.port !== undefined);
+    const registered = await findRemote(trx, manifest.registry, guess?.hostname, options.remote, options.port !== undefined);
     if (!guess && !registered) throw guessError;
     const endpoint = registered && registered.hostname !== guess?.hostname
       ? parseRemote(`${registered.is_tls || guess?.isTls ? 'https://' : ''}${registered.hostname}`)
@@ -202,7 +201,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     }
     let remote = registered;
     if (!remote && !isDryRun) {
-      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls });
+      remote = await registerRemote(trx, manifest.registry, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls });
       emit({ type: 'remote-registered', remote: endpoint.hostname });
     }
     const result = await installObjects({
@@ -211,7 +210,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
       skip: options.skip, isDryRun, prune: options.prune, emit,
     });
     if (remote && !isDryRun) {
-      if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
+      if (fetched.serverTime) await setLastSync(trx, remote.id, fetched.serverTime);
       const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
       await writeWatermarks(trx, remote.id, manifest.app, watermarks);
     }

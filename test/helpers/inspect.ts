@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { openDatabase, type Database } from '../../src/dialects/index.js';
 import type { AppManifest, ModelDef } from '../../src/manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../../src/schema/app-tables.js';
-import { REGISTRY_TABLE } from '../../src/schema/bookkeeping.js';
+import { REMOTE_TABLE } from '../../src/schema/bookkeeping.js';
 import { canonical } from '../../src/values/values.js';
 
 /** Run `fn` with an open database, destroying it afterwards. */
@@ -16,9 +16,9 @@ export async function withDb<T>(url: string, fn: (db: Database) => Promise<T>): 
   }
 }
 
-/** Every table of the app (and its m2m tables) plus the registry: the tables a sync may write. */
+/** Every table of the app (and its m2m tables) plus the registry and the tool's columns of it: the tables a sync may write. */
 export function appTables(manifest: AppManifest): Array<{ table: string; orderBy: string }> {
-  const tables = [{ table: REGISTRY_TABLE, orderBy: 'id' }];
+  const tables = [{ table: manifest.registry, orderBy: 'id' }, { table: REMOTE_TABLE, orderBy: 'id' }];
   for (const m of manifest.models.values()) {
     tables.push({ table: m.table, orderBy: m.pk });
     for (const link of m.m2m) if (link.kind === 'auto') tables.push({ table: link.table, orderBy: 'id' });
@@ -60,7 +60,7 @@ async function idMap(db: Database, manifest: AppManifest, model: ModelDef, remot
  */
 export async function assertIsomorphic(sourceUrl: string, targetUrl: string, manifest: AppManifest, hostname: string, models?: string[]): Promise<number> {
   return withDb(sourceUrl, (source) => withDb(targetUrl, async (target) => {
-    const remote = await target.knex(REGISTRY_TABLE).where({ hostname }).first();
+    const remote = await target.knex(manifest.registry).where({ hostname }).first();
     expect(remote, `remote ${hostname} registered`).toBeTruthy();
     const remoteId = Number(remote.id);
     let compared = 0;

@@ -47,7 +47,7 @@ describe('the CLI', () => {
     const r = await cli([...base(), '--silnet']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/Unknown argument: silnet/);
-    expect(await withDb(target.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
+    expect(await withDb(target.url, (db) => db.knex.schema.hasTable(manifest.registry))).toBe(false);
   });
 
   it('shows help for the whole program, takes --no-backups in its long form and validates numbers', async () => {
@@ -202,7 +202,7 @@ describe('the CLI', () => {
       expect(r.out).toMatch(/Fleet: 2 of 4 synced, 1 failed, 1 skipped/);
       expect(r.err).toContain('down (127.0.0.1:1)');
       await withDb(fleetDb.url, async (db) => {
-        expect((await db.knex('remotesyncdb_database').select('hostname').orderBy('hostname')).map((x) => x.hostname)).toEqual([`127.0.0.1:${source.port}`, `127.0.0.1:${second.port}`].sort());
+        expect((await db.knex(manifest.registry).select('hostname').orderBy('hostname')).map((x) => x.hostname)).toEqual([`127.0.0.1:${source.port}`, `127.0.0.1:${second.port}`].sort());
       });
       const json = await cli(['--all', '--config', config, '-N', '--json']);
       expect(JSON.parse(json.out)).toMatchObject({ status: 'failed', failed: 1 });

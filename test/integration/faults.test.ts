@@ -8,7 +8,7 @@ import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { FetchError, RemoteSyncError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../../src/schema/app-tables.js';
-import { REGISTRY_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
+import { REMOTE_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
 import { sync, type SyncOptions } from '../../src/sync/sync.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { tableDigests, withDb } from '../helpers/inspect.js';
@@ -219,7 +219,7 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     expect(remote.requests.get('Variable')).toBe(2);
     expect(result.models.find((m) => m.model === 'Variable')).toMatchObject({ inserted: 1, updated: 0 });
     await withDb(target.url, async (db) => {
-      const registry = await db.knex(REGISTRY_TABLE).where({ hostname: hostname() }).first();
+      const registry = await db.knex(manifest.registry).where({ hostname: hostname() }).first();
       const row = await db.knex('hcore_variable').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: 500 }).first();
       expect(row).toMatchObject({ descr: 'Εξάτμιση', descr_alt: 'Evaporation' });
     });
@@ -396,9 +396,9 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
     const before = await state();
     const result = await run({}, { full: true });
     expect(result.models.reduce((n, m) => n + m.inserted + m.updated, 0)).toBe(0);
-    // Only the registry's last_sync may move.
-    const { [REGISTRY_TABLE]: _registry, ...appBefore } = before.tables;
-    const { [REGISTRY_TABLE]: _registryAfter, ...appAfter } = (await state()).tables;
+    // Only the remote's last_sync may move.
+    const { [REMOTE_TABLE]: _registry, ...appBefore } = before.tables;
+    const { [REMOTE_TABLE]: _registryAfter, ...appAfter } = (await state()).tables;
     expect(appAfter).toEqual(appBefore);
   });
 });

@@ -7,7 +7,6 @@ import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import type { DialectName } from '../../src/dialects/index.js';
 import { fleetRemotes, runEvery, syncAll, type FleetEvent, type FleetResult } from '../../src/fleet/fleet.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
-import { REGISTRY_TABLE } from '../../src/schema/bookkeeping.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { assertIsomorphic, withDb } from '../helpers/inspect.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
@@ -92,7 +91,7 @@ describe.each(dialects)('a fleet synced into %s', (dialect) => {
       expect(await assertIsomorphic(instance.db.url, target.url, manifest, `127.0.0.1:${instance.port}`)).toBe(SAMPLE_OBJECTS);
     }
     // Only the remotes that synced are registered: a failed run leaves the registry as it was.
-    const registered = await withDb(target.url, async (db) => (await db.knex(REGISTRY_TABLE).select('hostname').orderBy('hostname')).map((r) => r.hostname as string));
+    const registered = await withDb(target.url, async (db) => (await db.knex(manifest.registry).select('hostname').orderBy('hostname')).map((r) => r.hostname as string));
     expect(registered).toEqual([`127.0.0.1:${east.port}`, `127.0.0.1:${west.port}`].sort());
 
     // Each remote's sync events arrive tagged with its name, between its start and its end.

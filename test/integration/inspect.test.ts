@@ -277,6 +277,8 @@ describe.each(dialects)('inspect hcore on %s', (dialect) => {
       await init({ app: 'hcore', db: db.url });
       const { manifest, warnings } = await inspect({ db: db.url, app: 'hcore' });
       expect(warnings).toEqual([]);
+      // The app's own registry, which the origin tags reference, comes back as such, not as a model.
+      expect(manifest.registry).toEqual({ table: 'dbsync_database' });
       expect((manifest.models as Record<string, unknown>).Gentityaltcode).toMatchObject({ table: 'hcore_gentityaltcode' });
       // What a manifest says beyond the schema (private, through m2m, explicit dependencies) cannot come back.
       expect(structure(parseManifest(manifest))).toEqual(structure(loadManifest('hcore')));

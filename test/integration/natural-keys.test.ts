@@ -63,7 +63,7 @@ describe.each(dialects)('natural keys into %s', (dialect) => {
     for (const r of remotes) await assertIsomorphic(r.db.url, target.url, manifest, `127.0.0.1:${r.port}`);
     // A timeseries of the third remote points at the one shared Variable row of its descr.
     await withDb(target.url, async (db) => {
-      const ts = await db.knex('hcore_timeseries').join('remotesyncdb_database', 'remotesyncdb_database.id', 'hcore_timeseries.original_db_id').where('remotesyncdb_database.hostname', `127.0.0.1:${remotes[2].port}`).first('hcore_timeseries.*');
+      const ts = await db.knex('hcore_timeseries').join(manifest.registry, `${manifest.registry}.id`, 'hcore_timeseries.original_db_id').where(`${manifest.registry}.hostname`, `127.0.0.1:${remotes[2].port}`).first('hcore_timeseries.*');
       const variable = await db.knex('hcore_variable').where({ id: ts.variable_id }).first();
       const original = sample.find((o) => o.model === 'hcore.timeseries' && o.pk === ts.original_id - 5000)!;
       expect(variable.descr).toBe(sample.find((o) => o.model === 'hcore.variable' && o.pk === original.fields.variable)!.fields.descr);
@@ -85,8 +85,8 @@ describe.each(dialects)('natural keys into %s', (dialect) => {
     await sync({ app: 'hcore', remote: '127.0.0.1', port: remotes[2].port, exclude: ['UserProfile'], db: target.url, workDir: dir });
     const backups = path.join(dir, `127.0.0.1_${remotes[2].port}`, 'hcore', 'backups');
     await restore({ file: path.join(backups, readdirSync(backups)[0]), db: target.url });
-    const { remotesyncdb_database: _a, ...after } = await tableDigests(target.url, manifest);
-    const { remotesyncdb_database: _b, ...was } = before;
+    const { remotesyncdb_remote: _a, ...after } = await tableDigests(target.url, manifest);
+    const { remotesyncdb_remote: _b, ...was } = before;
     expect(after).toEqual(was);
   });
 

@@ -6,7 +6,6 @@ import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { ConfigError, RemoteSyncError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../../src/schema/app-tables.js';
-import { REGISTRY_TABLE } from '../../src/schema/bookkeeping.js';
 import type { SyncEvent } from '../../src/sync/events.js';
 import { sync, type SyncOptions } from '../../src/sync/sync.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
@@ -201,7 +200,7 @@ describe('bad payloads into sqlite', () => {
       expect(warnings[0]).toContain(evil);
       await withDb(target.url, async (db) => {
         expect(await db.knex.schema.hasTable('hcore_variable')).toBe(true);
-        const registry = await db.knex(REGISTRY_TABLE).where({ hostname: hostname() }).first();
+        const registry = await db.knex(manifest.registry).where({ hostname: hostname() }).first();
         const row = await db.knex('hcore_variable').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: body[0].pk }).first();
         expect(row.descr).toBe('x');
         expect(Object.keys(row)).not.toContain(evil);
@@ -358,7 +357,7 @@ describe('bad payloads into sqlite', () => {
         remote.set('Station', SAMPLE.Station);
       }
       const read = () => withDb(target.url, async (db) => {
-        const registry = await db.knex(REGISTRY_TABLE).where({ hostname: hostname() }).first();
+        const registry = await db.knex(manifest.registry).where({ hostname: hostname() }).first();
         const variable = await db.knex('hcore_variable').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: 6 }).first();
         const gentity = await db.knex('hcore_gentity').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: 4 }).first();
         const station = await db.knex('hcore_station').where({ gpoint_ptr_id: gentity.id }).first();
@@ -446,7 +445,7 @@ describe.each(dialects.filter((d) => d !== 'sqlite'))('bad payloads into %s', (d
       remote.set('Variable', SAMPLE.Variable);
     }
     await withDb(target.url, async (db) => {
-      const registry = await db.knex(REGISTRY_TABLE).where({ hostname: `127.0.0.1:${remote.port}` }).first();
+      const registry = await db.knex(manifest.registry).where({ hostname: `127.0.0.1:${remote.port}` }).first();
       expect((await db.knex('hcore_variable').where({ [ORIGINAL_DB]: registry.id, [ORIGINAL_ID]: 8 }).first()).descr).toBe(longest);
     });
   });

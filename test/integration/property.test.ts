@@ -113,8 +113,8 @@ describe.each(dialects)('property: the invariants hold for random graphs into %s
           const before = await tableDigests(target.url, manifest);
           const again = await run();
           expect(again.models.every((m) => m.inserted === 0 && m.updated === 0)).toBe(true);
-          const { remotesyncdb_database: _a, ...a } = await tableDigests(target.url, manifest);
-          const { remotesyncdb_database: _b, ...b } = before;
+          const { remotesyncdb_remote: _a, ...a } = await tableDigests(target.url, manifest);
+          const { remotesyncdb_remote: _b, ...b } = before;
           expect(a).toEqual(b);
         } finally {
           await source.close();

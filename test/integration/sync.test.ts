@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findRemote } from '../../src/sync/registry.js';
 import { init } from '../../src/admin/init.js';
 import { loaddata } from '../../src/admin/loaddata.js';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
@@ -77,9 +78,9 @@ describe.each(dialects)('sync into %s', (dialect) => {
       // New local ids: the local-only copy holds the remote's pks already.
       const station = await db.knex('hcore_gentity').where({ original_id: 1 }).whereNotNull(ORIGINAL_DB).first();
       expect(Number(station.id)).not.toBe(1);
-      const remote = await db.knex('remotesyncdb_database').where({ hostname: hostname() }).first();
-      expect(remote.name).toBe(hostname());
-      expect(remote.last_sync).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      const remote = await findRemote(db.knex, manifest.registry, hostname(), hostname(), true);
+      expect(remote!.name).toBe(hostname());
+      expect(remote!.last_sync).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     });
   });
 
@@ -91,8 +92,8 @@ describe.each(dialects)('sync into %s', (dialect) => {
     expect(writes).toEqual([]);
     expect(result.models.every((m) => m.inserted === 0 && m.updated === 0 && m.unchanged === m.objects)).toBe(true);
     const after = await tableDigests(target.url, manifest);
-    const { remotesyncdb_database: _a, ...restBefore } = before;
-    const { remotesyncdb_database: _b, ...restAfter } = after;
+    const { remotesyncdb_remote: _a, ...restBefore } = before;
+    const { remotesyncdb_remote: _b, ...restAfter } = after;
     expect(restAfter).toEqual(restBefore);
   });
 
@@ -151,7 +152,7 @@ describe.each(dialects)('sync into %s', (dialect) => {
     try {
       await withDb(second.db.url, (db) => db.knex('hcore_gentity').where({ id: 5 }).update({ name: 'Only on the second remote' }));
       const firstRows = await withDb(target.url, async (db) => {
-        const remote = await db.knex('remotesyncdb_database').where({ hostname: hostname() }).first();
+        const remote = await db.knex(manifest.registry).where({ hostname: hostname() }).first();
         return JSON.stringify(await db.knex('hcore_gentity').where(ORIGINAL_DB, remote.id).orderBy('id'));
       });
       const variablesBefore = await withDb(target.url, async (db) => Number((await db.knex('hcore_variable').count({ n: '*' }))[0].n));
@@ -164,7 +165,7 @@ describe.each(dialects)('sync into %s', (dialect) => {
       expect(await assertIsomorphic(second.db.url, target.url, manifest, `127.0.0.1:${second.port}`)).toBe(SAMPLE_OBJECTS);
       expect(await assertIsomorphic(source.db.url, target.url, manifest, hostname())).toBeGreaterThan(SAMPLE_OBJECTS);
       await withDb(target.url, async (db) => {
-        const remote = await db.knex('remotesyncdb_database').where({ hostname: hostname() }).first();
+        const remote = await db.knex(manifest.registry).where({ hostname: hostname() }).first();
         expect(JSON.stringify(await db.knex('hcore_gentity').where(ORIGINAL_DB, remote.id).orderBy('id'))).toBe(firstRows);
       });
     } finally {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { findRemote } from '../../src/sync/registry.js';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { loaddata } from '../../src/admin/loaddata.js';
 import { main } from '../../src/cli/index.js';
@@ -41,9 +42,9 @@ describe('TLS and secrets', () => {
       const r = await cli(['-r', `https://127.0.0.1:${server.port}`, '-e', 'UserProfile', '--ca', cert, '--db', target.url, '-w', dir, '-v', '0']);
       expect(r.out).toContain('Successfully installed 461 objects from 26 fixtures.');
       expect(r.code).toBe(0);
-      const remote = await withDb(target.url, (db) => db.knex('remotesyncdb_database').first());
-      expect(remote.hostname).toBe(`127.0.0.1:${server.port}`);
-      expect(Boolean(remote.is_tls)).toBe(true);
+      const remote = await withDb(target.url, (db) => findRemote(db.knex, 'dbsync_database', `127.0.0.1:${server.port}`, '', true));
+      expect(remote!.hostname).toBe(`127.0.0.1:${server.port}`);
+      expect(Boolean(remote!.is_tls)).toBe(true);
     } finally {
       await server.close();
       await target.drop();

@@ -55,8 +55,8 @@ describe.each(dialects)('every field type into %s', (dialect) => {
     const result = await sync({ app: APP, remote: '127.0.0.1', port: source.port, db: target.url, workDir, full: true, onQuery: (sql) => { if (/^\s*(insert|update|delete)/i.test(sql) && /ta_/.test(sql)) writes.push(sql); } });
     expect(writes).toEqual([]);
     expect(result.models.every((m) => m.unchanged === m.objects)).toBe(true);
-    const { remotesyncdb_database: _a, ...b } = before;
-    const { remotesyncdb_database: _b, ...a } = await tableDigests(target.url, manifest);
+    const { remotesyncdb_remote: _a, ...b } = before;
+    const { remotesyncdb_remote: _b, ...a } = await tableDigests(target.url, manifest);
     expect(a).toEqual(b);
   });
 

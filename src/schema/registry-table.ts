@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_REGISTRY_TABLE } from '../manifest/types.js';
+
+/** What the tool keeps per remote beyond the registry's own columns (last sync, TLS), keyed by the registry's id. */
+export const REMOTE_TABLE = 'remotesyncdb_remote';
+
+/**
+ * Columns a registry written before DESIGN §8 held beside the app's five; `is_tls` marks such a
+ * registry (no app has it), and both move to {@link REMOTE_TABLE}.
+ */
+const MOVED_COLUMNS = ['last_sync', 'is_tls'] as const;
+
+/**
+ * Make `registry` the table of remotes, with the app's columns only (`id, name, ip_address,
+ * hostname, descr`: Enhydris' `dbsync.Database`), and {@link REMOTE_TABLE} beside it. A database
+ * whose remotes are still in `remotesyncdb_database` while the manifest names the app's own
+ * table is moved over: the table is renamed (every origin tag, watermark and id-map row keeps
+ * its id, and the databases repoint their FKs themselves), and the tool's columns move out.
+ * One transaction on SQLite and PostgreSQL; MySQL commits each DDL statement on its own, so
+ * every step there can be taken again after a crash.
+ */
+export async function ensureRegistry(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string): Promise<void> {
+  const steps = async (k: Knex | Knex.Transaction) => {
+    if (registry !== DEFAULT_REGISTRY_TABLE && (await k.schema.hasTable(DEFAULT_REGISTRY_TABLE))) {
+      if (await k.schema.hasTable(registry)) {
+        throw new ConfigError(`Both ${DEFAULT_REGISTRY_TABLE} (the remotes of an earlier remotesyncdb) and the app's own registry ${registry} exist; move the remotes into ${registry} by hand (keeping their ids) and drop ${DEFAULT_REGISTRY_TABLE}`);
+      }
+      await k.schema.renameTable(DEFAULT_REGISTRY_TABLE, registry);
+    }
+    if (!(await k.schema.hasTable(registry))) {
+      await k.schema.createTable(registry, (t) => {
+        dialect.tableOptions(t);
+        t.increments('id');
+        t.string('name', 64).notNullable();
+        t.string('ip_address', 64).notNullable().defaultTo('');
+        t.string('hostname', 255).notNullable().unique();
+        t.text('descr').notNullable();
+      });
+    }
+    if (!(await k.schema.hasTable(REMOTE_TABLE))) {
+      await k.schema.createTable(REMOTE_TABLE, (t) => {
+        dialect.tableOptions(t);
+        t.integer('id').unsigned().primary().references('id').inTable(registry);
+        t.string('last_sync', 32).nullable();
+        t.boolean('is_tls').notNullable().defaultTo(false);
+      });
+    }
+    if (await k.schema.hasColumn(registry, 'is_tls')) await moveToolColumns(k, registry);
+  };
+  if (dialect.name === 'mysql') await steps(knex);
+  else await knex.transaction(steps);
+}
+
+async function moveToolColumns(knex: Knex | Knex.Transaction, registry: string): Promise<void> {
+  const have = new Set((await knex(REMOTE_TABLE).select('id')).map((r) => Number(r.id)));
+  const rows = (await knex(registry).select('id', ...MOVED_COLUMNS)).filter((r) => !have.has(Number(r.id)));
+  if (rows.length > 0) await knex(REMOTE_TABLE).insert(rows.map((r) => ({ id: r.id, last_sync: r.last_sync ?? null, is_tls: Boolean(Number(r.is_tls)) })));
+  for (const column of MOVED_COLUMNS) {
+    if (await knex.schema.hasColumn(registry, column)) await knex.raw('ALTER TABLE ?? DROP COLUMN ??', [registry, column]);
+  }
+}
