@@ -18,6 +18,8 @@ export interface ConfigFile {
    * (validated by fleetRemotes). An entry keyed by `host[:port]` with only a token still works.
    */
   remotes?: Record<string, Record<string, unknown>>;
+  /** A push site's centres by `host[:port]`: `{ token }` (written by `push --enrol`). */
+  centres?: Record<string, { token?: string }>;
 }
 
 /** Where a config file is looked for when `--config` is not given, first found wins. */
@@ -39,12 +41,13 @@ export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv)
   const problems: string[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`Config file ${file}: must be a JSON object`);
   const config = raw as Record<string, unknown>;
-  for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes)`);
+  for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes', 'centres'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes, centres)`);
   for (const key of ['db', 'workDir', 'app', 'token']) if (config[key] !== undefined && typeof config[key] !== 'string') problems.push(`${key}: must be a string`);
   if (config.remotes !== undefined) {
     if (typeof config.remotes !== 'object' || config.remotes === null || Array.isArray(config.remotes)) problems.push('remotes: must be an object name -> { host, port, app, exclude, token | tokenEnv, enabled }');
     else for (const [name, spec] of Object.entries(config.remotes)) if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) problems.push(`remotes.${name}: must be an object`);
   }
+  if (config.centres !== undefined && (typeof config.centres !== 'object' || config.centres === null || Array.isArray(config.centres))) problems.push('centres: must be an object host[:port] -> { token }');
   if (problems.length > 0) throw new ConfigError(`Config file ${file}:\n  ${problems.join('\n  ')}`, { meta: { file } });
   return { ...(config as ConfigFile), source: file };
 }
@@ -52,4 +55,9 @@ export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv)
 /** The token for a remote: the environment's, else the config's entry for that remote (token or tokenEnv), else the config's default. */
 export function tokenFor(hostname: string, env: NodeJS.ProcessEnv, config: ConfigFile): string | undefined {
   return env.REMOTESYNCDB_TOKEN || fleetTokenFor(config, env)(hostname) || config.token || undefined;
+}
+
+/** A push site's token for a centre: `REMOTESYNCDB_PUSH_TOKEN`, else what `push --enrol` stored in the config file. */
+export function pushTokenFor(hostname: string, env: NodeJS.ProcessEnv, config: ConfigFile): string | undefined {
+  return env.REMOTESYNCDB_PUSH_TOKEN || config.centres?.[hostname]?.token || undefined;
 }

@@ -46,6 +46,11 @@ export interface InstallOptions {
   isDryRun?: boolean;
   /** `--prune`: delete this remote's rows whose objects its (full) fixtures no longer hold. */
   prune?: boolean;
+  /**
+   * The pks the remote holds per model, where it says so (a push bundle's pk lists): `--prune`
+   * then works on an incremental fixture. Default: the pks the (full) fixture held.
+   */
+  present?: (model: ModelDef) => readonly number[] | undefined;
   emit?: (event: InstallEvent) => void;
 }
 
@@ -286,7 +291,7 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   await linkM2m({ trx, dialect, manifest, idMaps, pending: pendingM2m, touched, unresolved, isDryRun });
   await placeholders.removeAll();
   if (options.prune) {
-    const deleted = await pruneRemote({ trx, dialect, manifest, plan, remoteId, remote, isDryRun, seen: (m) => tallies.get(m.name)!.seen });
+    const deleted = await pruneRemote({ trx, dialect, manifest, plan, remoteId, remote, isDryRun, seen: (m) => intSetOf(options.present?.(m)) ?? tallies.get(m.name)!.seen });
     for (const [name, n] of deleted) {
       const tally = tallies.get(name);
       if (tally) tally.deleted = n;
@@ -305,4 +310,11 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
 
 function numOrNull(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
+}
+
+function intSetOf(values: readonly number[] | undefined): IntSet | undefined {
+  if (values === undefined) return undefined;
+  const set = new IntSet();
+  for (const value of values) set.add(value);
+  return set;
 }

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import type { Database } from '../dialects/index.js';
 import { getModel } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
+import { createPushRoutes } from '../push/centre.js';
 import { normalizeDatetime, ValueError } from '../values/values.js';
 import { serializeModel, type ModifiedAfter } from './serialize.js';
 
@@ -20,6 +21,8 @@ export interface HandlerOptions {
   missing?: readonly string[];
   /** Called on a failure while streaming (headers already sent). */
   onError?: (error: unknown) => void;
+  /** `--accept-push`: also take bundles from enrolled sites (DESIGN §9); the pull API stays read-only. */
+  acceptPush?: { lockWaitMs?: number; log?: (line: string) => void };
 }
 
 /** The instance's clock in whole seconds, UTC: `X-Server-Time`. */
@@ -60,8 +63,10 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
   };
   const maxStreams = options.maxStreams ?? 8;
   let streams = 0;
+  const push = options.acceptPush ? createPushRoutes({ db, manifest, ...options.acceptPush }, send) : undefined;
   return (req, res) => {
     void (async () => {
+      if (push && (await push(req, res))) return;
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: only GET' }, { allow: 'GET' });
       if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) return send(res, 413, { error: 'requests carry no body' });
       if ((req.url ?? '').length > 2048) return send(res, 414, { error: 'URL too long' });

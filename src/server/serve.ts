@@ -6,6 +6,8 @@ import { connectDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { ConfigError } from '../errors.js';
 import { createHandler } from './create-handler.js';
+import { ensurePushTables } from '../push/push-tables.js';
+import { ensureSchema } from '../schema/ensure-schema.js';
 
 /** Options of `remotesyncdb serve`. */
 export interface ServeOptions {
@@ -21,6 +23,10 @@ export interface ServeOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Fixtures streamed at once; more requests answer 503 with Retry-After (default 8). */
   maxStreams?: number;
+  /** `--accept-push`: be a centre that enrolled sites push to (DESIGN §9); creates what it needs. */
+  acceptPush?: boolean;
+  /** A line per push refusal and per committed bundle. */
+  log?: (line: string) => void;
   onError?: (error: unknown) => void;
 }
 
@@ -35,9 +41,14 @@ export interface ServeResult {
 export async function serve(options: ServeOptions): Promise<ServeResult> {
   const manifest = loadManifest(options.app);
   const db = await connectDatabase(options.db);
-  // Read-only: serve never creates or alters anything. A model whose table is missing answers 404.
+  // Read-only: serve never creates or alters anything, unless it is a centre that takes pushes.
+  // A model whose table is missing answers 404.
   const missing: string[] = [];
   try {
+    if (options.acceptPush) {
+      await ensureSchema(db.knex, db.dialect, manifest, 'error');
+      await ensurePushTables(db.knex, db.dialect, manifest.registry);
+    }
     for (const model of manifest.models.values()) if (!model.isPrivate && !(await db.knex.schema.hasTable(model.table))) missing.push(model.name);
   } catch (error) {
     await db.knex.destroy();
@@ -48,7 +59,10 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
     throw new ConfigError(`serve: ${db.display} has none of the tables of app ${manifest.app}; load data first (remotesyncdb loaddata, or init)`);
   }
   const host = options.host ?? '127.0.0.1';
-  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing, maxStreams: options.maxStreams });
+  const handler = createHandler({
+    db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing, maxStreams: options.maxStreams,
+    ...(options.acceptPush ? { acceptPush: { log: options.log } } : {}),
+  });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
   server.headersTimeout = 30_000;

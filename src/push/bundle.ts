@@ -1,0 +1,147 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import { ConfigError, FetchError } from '../errors.js';
+import { getModel } from '../manifest/load-manifest.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { serializeModel } from '../server/serialize.js';
+import { fixtureFile, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
+import { isIncremental, modifiedAfterParam } from '../sync/watermarks.js';
+import { normalizeDatetime } from '../values/values.js';
+
+/**
+ * A bundle is the site's change set as JSON lines: a header, then per model a section line
+ * (its name, the incremental cut, the site's full pk list, so `--prune` works on an
+ * incremental bundle) followed by that model's changed objects in Django's fixture form.
+ */
+export interface BundleHeader {
+  format: 'remotesyncdb-bundle';
+  version: 1;
+  id: string;
+  app: string;
+  /** The site's clock when the bundle was cut (whole seconds, UTC): the centre's next watermark. */
+  siteClock: string;
+  /** The centre's watermarks the bundle was cut from; the centre refuses a bundle whose base is not its own. */
+  base: Record<string, string>;
+  models: string[];
+  /** `push --prune`: the centre deletes the site's rows that its pk lists no longer hold. */
+  prune: boolean;
+}
+
+interface SectionLine { section: string; modifiedAfter: string | null; pks: number[] }
+
+/** What a cut wrote. */
+export interface CutBundle { header: BundleHeader; file: string; bytes: number; sha256: string; objects: number }
+
+/** The site's clock in whole seconds, UTC (what `serve` says as X-Server-Time). */
+export function siteClock(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+async function write(out: WriteStream, hash: ReturnType<typeof createHash>, text: string): Promise<number> {
+  const buffer = Buffer.from(text, 'utf8');
+  hash.update(buffer);
+  if (!out.write(buffer)) await new Promise<void>((resolve) => out.once('drain', resolve));
+  return buffer.length;
+}
+
+/**
+ * Cut a bundle from the site's own database (read only): every object of `plan` changed since
+ * the centre's watermark (minus the overlap; all of them for a model without one, or `full`),
+ * and every model's pk list. Written to `file`, hashed as it is written.
+ */
+export async function cutBundle(options: { knex: Knex; dialect: DialectAdapter; manifest: AppManifest; plan: readonly ModelDef[]; base: Record<string, string>; full: boolean; prune: boolean; file: string }): Promise<CutBundle> {
+  const { knex, dialect, manifest, plan, base, file } = options;
+  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: manifest.app, siteClock: siteClock(), base, models: plan.map((m) => m.name), prune: options.prune };
+  await mkdir(path.dirname(file), { recursive: true });
+  const out = createWriteStream(file);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let objects = 0;
+  try {
+    bytes += await write(out, hash, `${JSON.stringify(header)}\n`);
+    for (const model of plan) {
+      const watermark = options.full || !isIncremental(manifest, model) ? undefined : base[model.name];
+      const after = watermark === undefined ? undefined : modifiedAfterParam(watermark);
+      const pks = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
+      const section: SectionLine = { section: model.name, modifiedAfter: after ?? null, pks };
+      bytes += await write(out, hash, `${JSON.stringify(section)}\n`);
+      for await (const object of serializeModel(knex, dialect, manifest, model, after ? { after: normalizeDatetime(after) } : undefined)) {
+        bytes += await write(out, hash, `${JSON.stringify(object)}\n`);
+        objects++;
+      }
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  }
+  return { header, file, bytes, sha256: hash.digest('hex'), objects };
+}
+
+/** What the centre unpacked: the header, the staged fixtures as a fetch record, each model's pk list. */
+export interface UnpackedBundle { header: BundleHeader; dir: string; fetched: FetchManifest; pks: Map<string, number[]> }
+
+/**
+ * Unpack a whole, checked bundle into `dir` as the staged files the install reads
+ * (`<Model>.json` and `fetch.json`), exactly as a pull's fetch leaves them.
+ */
+export async function unpackBundle(file: string, dir: string, manifest: AppManifest, site: string): Promise<UnpackedBundle> {
+  await mkdir(dir, { recursive: true });
+  const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  let header: BundleHeader | undefined;
+  const pks = new Map<string, number[]>();
+  const models: FetchManifest['models'] = {};
+  let current: { model: ModelDef; out: WriteStream; hash: ReturnType<typeof createHash>; bytes: number; objects: number; modifiedAfter: string | null } | undefined;
+  const close = async () => {
+    if (!current) return;
+    const c = current;
+    c.bytes += await write(c.out, c.hash, ']\n');
+    await new Promise<void>((resolve, reject) => c.out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    models[c.model.name] = { model: c.model.name, url: `bundle:${header!.id}`, file: fixtureFile(dir, c.model.name), bytes: c.bytes, sha256: c.hash.digest('hex'), objects: c.objects, serverTime: header!.siteClock, ...(c.modifiedAfter ? { modifiedAfter: c.modifiedAfter } : {}) };
+    current = undefined;
+  };
+  const bad = (line: number, message: string) => new FetchError(`Site ${site}: bundle line ${line}: ${message}`, { meta: { remote: site } });
+  let n = 0;
+  try {
+    for await (const text of lines) {
+      n++;
+      if (!text.trim()) continue;
+      let value: Record<string, unknown>;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        throw bad(n, `not JSON (${(error as Error).message})`);
+      }
+      if (!header) {
+        if (value.format !== 'remotesyncdb-bundle' || value.version !== 1 || typeof value.id !== 'string') throw bad(n, 'not a remotesyncdb bundle header');
+        if (value.app !== manifest.app) throw new ConfigError(`Site ${site} pushed a bundle of app "${String(value.app)}"; this centre serves "${manifest.app}"`, { meta: { remote: site } });
+        header = value as unknown as BundleHeader;
+        continue;
+      }
+      if (typeof value.section === 'string') {
+        await close();
+        const model = getModel(manifest, value.section);
+        if (!model || model.isPrivate) throw new ConfigError(`Site ${site} pushed model "${value.section}", which app ${manifest.app} does not have (or keeps private): the site's schema does not match`, { meta: { remote: site } });
+        if (models[model.name]) throw bad(n, `model ${model.name} appears twice`);
+        pks.set(model.name, (value.pks as unknown[] ?? []).map(Number));
+        const out = createWriteStream(fixtureFile(dir, model.name));
+        current = { model, out, hash: createHash('sha256'), bytes: 0, objects: 0, modifiedAfter: (value.modifiedAfter as string | null) ?? null };
+        current.bytes += await write(out, current.hash, '[');
+        continue;
+      }
+      if (!current) throw bad(n, 'an object before any model section');
+      current.bytes += await write(current.out, current.hash, `${current.objects === 0 ? '' : ',\n'}${text}`);
+      current.objects++;
+    }
+    await close();
+  } finally {
+    current?.out.destroy();
+  }
+  if (!header) throw bad(n, 'the bundle is empty');
+  const fetched: FetchManifest = { remote: site, app: manifest.app, serverTime: header.siteClock, models };
+  await writeFetchManifest(dir, fetched);
+  return { header, dir, fetched, pks };
+}

@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { Database } from '../dialects/index.js';
+import { RemoteSyncError } from '../errors.js';
+import type { AppManifest } from '../manifest/types.js';
+import { readWatermarks } from '../sync/watermarks.js';
+import { unpackBundle } from './bundle.js';
+import { CentreBusyError, installBundle } from './install-bundle.js';
+import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
+import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
+
+/** The largest chunk a site may upload in one request. */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+const BUNDLE_ID = /^[A-Za-z0-9-]{8,64}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** How a centre accepts pushes (`serve --accept-push`). */
+export interface CentreOptions {
+  db: Database;
+  manifest: AppManifest;
+  /** How long a commit waits for another install's lock before answering 503 (busy). */
+  lockWaitMs?: number;
+  /** Called with a line per refusal and per committed bundle (`-v`). */
+  log?: (line: string) => void;
+}
+
+type Send = (res: http.ServerResponse, status: number, body: unknown, extra?: Record<string, string>) => void;
+
+/** Read a request body of at most `limit` bytes, or undefined when it is larger. */
+async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The push API of a centre (DESIGN §9), beside the read-only instance API:
+ * `POST /api/push/enrol`, `GET /api/push/state`, `GET|PUT /api/push/bundles/<id>[?offset=N]`,
+ * `POST /api/push/bundles/<id>/commit`. Every request but enrolment needs a site's push token
+ * (a read token of `serve` is not one). Uploads, bundles and acks live in the database, so
+ * another centre process over the same database resumes or commits what this one began.
+ * Returns whether the request was a push request (answered here).
+ */
+export function createPushRoutes(options: CentreOptions, send: Send): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
+  const { db, manifest } = options;
+  const log = options.log ?? (() => {});
+  const refuse = (res: http.ServerResponse, status: number, error: string, extra: Record<string, unknown> = {}) => {
+    log(`push refused (${status}): ${error}`);
+    send(res, status, { error, ...extra }, status === 503 ? { 'retry-after': '2' } : {});
+  };
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://centre');
+    if (!url.pathname.startsWith('/api/push/')) return false;
+    if (url.pathname === '/api/push/enrol' && req.method === 'POST') {
+      const body = await readBody(req, 4096);
+      let code: unknown;
+      try {
+        code = body ? JSON.parse(body.toString('utf8')).code : undefined;
+      } catch {
+        code = undefined;
+      }
+      const enrolled = typeof code === 'string' ? await enrolSite(db.knex, manifest.registry, code) : undefined;
+      if (!enrolled) return refuse(res, 401, 'unknown, spent or expired enrolment code (ask the centre for a new one: remotesyncdb site rotate-token)'), true;
+      log(`site ${enrolled.site.name} enrolled`);
+      return send(res, 200, { site: enrolled.site.name, token: enrolled.token }), true;
+    }
+    const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+    const auth = await authenticateSite(db.knex, manifest.registry, match?.[1]);
+    if (!auth.site) return refuse(res, auth.status!, auth.error!), true;
+    const site = auth.site;
+    if (url.pathname === '/api/push/state' && req.method === 'GET') return send(res, 200, await state(site)), true;
+    const m = /^\/api\/push\/bundles\/([^/]+)(\/commit)?\/?$/.exec(url.pathname);
+    if (!m || !BUNDLE_ID.test(m[1])) return refuse(res, 404, 'not a push request'), true;
+    const id = m[1];
+    if (m[2] && req.method === 'POST') return commit(site, id, res), true;
+    if (!m[2] && req.method === 'GET') {
+      const row = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
+      return send(res, row ? 200 : 404, row ? { id, sha256: row.sha256, bytes: Number(row.bytes), received: Number(row.received), status: row.status } : { error: `no bundle ${id} of site ${site.name}` }), true;
+    }
+    if (!m[2] && req.method === 'PUT') return upload(site, id, url, req, res), true;
+    return refuse(res, 405, 'method not allowed'), true;
+  };
+
+  async function state(site: SiteRow) {
+    const watermarks = await readWatermarks(db.knex, site.id, manifest.app);
+    const last = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, status: 'committed' }).orderBy('committed', 'desc').first();
+    return { site: site.name, app: manifest.app, watermarks: Object.fromEntries(watermarks), lastBundle: last ? { id: last.bundle_id, sha256: last.sha256 } : null };
+  }
+
+  async function upload(site: SiteRow, id: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const sha256 = String(req.headers['x-bundle-sha256'] ?? '');
+    const bytes = Number(req.headers['x-bundle-bytes']);
+    const chunkSha = String(req.headers['x-chunk-sha256'] ?? '');
+    const offset = Number(url.searchParams.get('offset'));
+    if (!SHA256.test(sha256) || !SHA256.test(chunkSha) || !Number.isSafeInteger(bytes) || bytes <= 0 || !Number.isSafeInteger(offset) || offset < 0) {
+      return refuse(res, 400, 'an upload needs ?offset=N and the headers X-Bundle-Sha256, X-Bundle-Bytes and X-Chunk-Sha256');
+    }
+    const data = await readBody(req, MAX_CHUNK_BYTES);
+    if (!data) return refuse(res, 413, `a chunk is at most ${MAX_CHUNK_BYTES} bytes`);
+    if (createHash('sha256').update(data).digest('hex') !== chunkSha) return refuse(res, 400, `chunk at offset ${offset} of bundle ${id} arrived corrupted (sha256 differs); send it again`);
+    const answer = await db.knex.transaction(async (trx) => {
+      let row = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
+      if (!row) {
+        await trx(BUNDLE_TABLE).insert({ site_id: site.id, bundle_id: id, sha256, bytes, received: 0, status: 'uploading', created: new Date().toISOString() });
+        row = { sha256, bytes, received: 0, status: 'uploading' };
+      }
+      if (row.sha256 !== sha256 || Number(row.bytes) !== bytes) return { status: 409, body: { error: `bundle id ${id} was used before for other content; cut a new bundle` } };
+      if (row.status === 'committed') return { status: 200, body: { received: bytes, committed: true } };
+      const received = Number(row.received);
+      if (offset !== received || offset + data.length > bytes) return { status: 409, body: { error: `the centre holds ${received} bytes of bundle ${id}; send from there`, received } };
+      await trx(CHUNK_TABLE).insert({ site_id: site.id, bundle_id: id, offset, data });
+      // Only the writer that saw `received` moves it: a second process racing on the same offset loses here.
+      const moved = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id, received }).update({ received: offset + data.length });
+      if (moved !== 1) throw new CentreBusyError(`bundle ${id}: another upload of the same chunk won`);
+      return { status: 200, body: { received: offset + data.length } };
+    }).catch((error: unknown) => {
+      if (error instanceof CentreBusyError || /duplicate|unique|UNIQUE/i.test(String((error as Error).message))) return { status: 409, body: { error: `bundle ${id}: a chunk at offset ${offset} is there already; ask for the state and resume` } };
+      throw error;
+    });
+    if (answer.status !== 200) return refuse(res, answer.status, (answer.body as { error: string }).error, answer.body);
+    send(res, 200, answer.body);
+  }
+
+  async function commit(site: SiteRow, id: string, res: http.ServerResponse): Promise<void> {
+    const row = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
+    if (!row) return refuse(res, 404, `no bundle ${id} of site ${site.name}: upload it first`);
+    if (row.status === 'committed') return send(res, 200, JSON.parse(row.ack));
+    if (Number(row.received) < Number(row.bytes)) return refuse(res, 409, `bundle ${id} is incomplete: ${row.received} of ${row.bytes} bytes`, { received: Number(row.received) });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'rsdb-bundle-'));
+    try {
+      const file = path.join(dir, 'bundle.jsonl');
+      const sha = await assemble(site, id, file);
+      if (sha !== row.sha256) {
+        await forget(site, id);
+        return refuse(res, 422, `bundle ${id} does not match its sha256 once assembled; cut a new bundle`);
+      }
+      const bundle = await unpackBundle(file, path.join(dir, 'stage'), manifest, site.hostname);
+      if (bundle.header.id !== id) return refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
+      const stale = await checkBase(site, bundle.header.base, bundle.header.siteClock);
+      if (stale) {
+        await forget(site, id);
+        return refuse(res, 409, stale.message, { reason: stale.reason, state: await state(site) });
+      }
+      const ack = await installBundle({ db, manifest, site, bundle, sha256: sha, prune: bundle.header.prune === true, lockWaitMs: options.lockWaitMs ?? 10_000 });
+      log(`site ${site.name}: bundle ${id} committed, ${ack.objects} objects, ${ack.written} written, ${ack.rejects.length} rejected`);
+      send(res, 200, ack);
+    } catch (error) {
+      if (error instanceof CentreBusyError) return refuse(res, 503, error.message);
+      if (error instanceof RemoteSyncError) return refuse(res, 422, error.message);
+      throw error;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The chunks of a bundle, in order, into one file; returns its sha256. */
+  async function assemble(site: SiteRow, id: string, file: string): Promise<string> {
+    const out = createWriteStream(file);
+    const hash = createHash('sha256');
+    let offset = 0;
+    for (;;) {
+      const rows = await db.knex(CHUNK_TABLE).select('offset', 'data').where({ site_id: site.id, bundle_id: id }).andWhere('offset', '>=', offset).orderBy('offset').limit(8);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const data = Buffer.from(r.data as Buffer);
+        hash.update(data);
+        if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', resolve));
+        offset = Number(r.offset) + data.length;
+      }
+    }
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    return hash.digest('hex');
+  }
+
+  /**
+   * A bundle cut from watermarks that are not the centre's (another bundle committed since), or
+   * from a site clock behind them, is refused: the site cuts again, or fixes its clock.
+   */
+  async function checkBase(site: SiteRow, base: Record<string, string>, siteClock: string): Promise<{ reason: 'clock' | 'stale'; message: string } | undefined> {
+    const current = Object.fromEntries(await readWatermarks(db.knex, site.id, manifest.app));
+    const behind = Object.entries(current).find(([, w]) => w > siteClock);
+    if (behind) return { reason: 'clock', message: `the site's clock (${siteClock}) is behind what the centre already holds from it (${behind[0]} up to ${behind[1]}); set the clock right, then push --full` };
+    const differs = [...new Set([...Object.keys(current), ...Object.keys(base)])].find((model) => (current[model] ?? null) !== (base[model] ?? null));
+    if (differs) return { reason: 'stale', message: `bundle cut from an old state (${differs}: ${base[differs] ?? 'none'}, the centre holds ${current[differs] ?? 'none'}); cut it again` };
+    return undefined;
+  }
+
+  async function forget(site: SiteRow, id: string): Promise<void> {
+    await db.knex(CHUNK_TABLE).where({ site_id: site.id, bundle_id: id }).del();
+    await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).del();
+  }
+}

@@ -1,0 +1,80 @@
+import type { Database } from '../dialects/index.js';
+import { LockError } from '../errors.js';
+import { installObjects } from '../install/install.js';
+import type { AppManifest } from '../manifest/types.js';
+import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
+import { planModels } from '../sync/plan.js';
+import { setLastSync } from '../sync/registry.js';
+import { recordRun } from '../sync/report.js';
+import { isIncremental, writeWatermarks } from '../sync/watermarks.js';
+import type { UnpackedBundle } from './bundle.js';
+import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
+import type { SiteRow } from './sites.js';
+
+/** The centre's answer to a committed bundle; the site forgets the bundle only on one naming its id and sha256. */
+export interface BundleAck {
+  id: string;
+  sha256: string;
+  status: 'committed';
+  site: string;
+  siteClock: string;
+  /** Objects the bundle held, and those inserted, updated or deleted. */
+  objects: number;
+  written: number;
+  models: Array<{ model: string; objects: number; inserted: number; updated: number; deleted: number; skipped: number }>;
+  rejects: Array<{ model: string; pk: unknown; reason: string }>;
+}
+
+/** Thrown when another install holds the centre's lock: the site backs off and tries again. */
+export class CentreBusyError extends LockError {}
+
+/**
+ * Install a site's bundle at the centre with the one install a pull uses (DESIGN §9): in ONE
+ * transaction under the sync lock, origin tags = the site, `--skip` so that a bad object is
+ * rejected in the ack instead of blocking every later push, `--prune` from the site's pk lists;
+ * then the site's clock as its watermarks and `last_sync`, the bundle recorded with its ack and
+ * its chunks deleted, all committed together. A bundle committed meanwhile by another centre
+ * process is not installed twice: its recorded ack is returned.
+ */
+export async function installBundle(options: { db: Database; manifest: AppManifest; site: SiteRow; bundle: UnpackedBundle; sha256: string; prune: boolean; lockWaitMs: number }): Promise<BundleAck> {
+  const { db, manifest, site, bundle, sha256 } = options;
+  const { header } = bundle;
+  const startedAt = new Date().toISOString();
+  const lockKey = `sync:${manifest.app}`;
+  const trx = await db.knex.transaction(db.dialect.transactionConfig);
+  try {
+    if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs))) throw new CentreBusyError(`the centre is busy installing another bundle; try again`);
+    const recorded = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).first();
+    if (recorded?.status === 'committed') {
+      await db.dialect.finish(trx, lockKey, false);
+      return JSON.parse(recorded.ack) as BundleAck;
+    }
+    const sent = new Set(Object.keys(bundle.fetched.models));
+    const excluded = new Set([...manifest.models.keys()].filter((name) => !sent.has(name)));
+    const plan = await planModels(manifest, excluded, trx, site.id);
+    const result = await installObjects({
+      trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
+      objects: (model) => readFixtureBatches(fixtureFile(bundle.dir, model.name)),
+      skip: true, prune: options.prune, present: (model) => bundle.pks.get(model.name),
+    });
+    await setLastSync(trx, site.id, header.siteClock);
+    await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m)).map((m) => [m.name, header.siteClock])));
+    const models = result.counts.map((c) => ({ model: c.model, objects: c.objects, inserted: c.inserted, updated: c.updated, deleted: c.deleted ?? 0, skipped: c.skipped }));
+    const ack: BundleAck = {
+      id: header.id, sha256, status: 'committed', site: site.name, siteClock: header.siteClock,
+      objects: models.reduce((n, m) => n + m.objects, 0),
+      written: models.reduce((n, m) => n + m.inserted + m.updated + m.deleted, 0),
+      models,
+      rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })),
+    };
+    await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).update({ status: 'committed', committed: new Date().toISOString(), ack: JSON.stringify(ack) });
+    await trx(CHUNK_TABLE).where({ site_id: site.id, bundle_id: header.id }).del();
+    await db.dialect.finish(trx, lockKey, true);
+    await recordRun(db.knex, { startedAt, remote: site.hostname, app: manifest.app, status: 'success', counts: result.counts }).catch(() => {});
+    return ack;
+  } catch (error) {
+    if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
+    if (!(error instanceof CentreBusyError)) await recordRun(db.knex, { startedAt, remote: site.hostname, app: manifest.app, status: 'failed', error }).catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,90 @@
+import http from 'node:http';
+import https from 'node:https';
+import { ConfigError, RemoteSyncError, RemoteUnreachableError } from '../errors.js';
+import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
+
+/** How a site talks to its centre. */
+export interface CentreClientOptions {
+  token?: string;
+  ca?: string | Buffer;
+  /** No byte for this long aborts a request (which is then retried). */
+  idleTimeoutMs?: number;
+  /** Attempts of a request that fails transiently (network, 5xx, busy), with capped backoff and jitter. */
+  attempts?: number;
+  retryBaseMs?: number;
+}
+
+/** An answer of the centre. */
+export interface CentreAnswer { status: number; body: Record<string, unknown> }
+
+/** The centre refused a push for good (422: a schema or payload it will not take). */
+export class PushRefusedError extends RemoteSyncError {
+  constructor(message: string, options: { meta?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, { code: 'E_PUSH_REFUSED', exitCode: 1, ...options });
+  }
+}
+
+const RETRY_CAP_MS = 10_000;
+
+/** Statuses worth another try: the centre is busy, restarting or overloaded. */
+const isTransientStatus = (status: number) => status >= 500 || status === 429;
+
+/** One request to the centre, no retries. */
+function requestOnce(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers: Record<string, string> = {}): Promise<CentreAnswer> {
+  const lib = endpoint.isTls ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = lib.request(`${endpoint.baseUrl}${path}`, {
+      method,
+      headers: {
+        accept: 'application/json', 'user-agent': 'remotesyncdb-push', ...headers,
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(body ? { 'content-length': String(body.length), 'content-type': headers['content-type'] ?? 'application/octet-stream' } : {}),
+      },
+      timeout: options.idleTimeoutMs ?? 300_000,
+      ...(endpoint.isTls && options.ca ? { ca: options.ca } : {}),
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('error', reject);
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: Record<string, unknown> = {};
+        try {
+          parsed = text ? JSON.parse(text) : {};
+        } catch {
+          parsed = { error: text.slice(0, 200) };
+        }
+        resolve({ status: response.statusCode ?? 0, body: parsed });
+      });
+    });
+    request.once('timeout', () => request.destroy(new Error(`no answer for ${options.idleTimeoutMs ?? 300_000} ms`)));
+    request.once('error', reject);
+    request.end(body);
+  });
+}
+
+/**
+ * A request to the centre: network failures, 5xx, 429 and 503 (busy) are retried with capped
+ * exponential backoff and jitter; 401/403 stop at once (exit 2: the token); other answers go
+ * back to the caller, which knows what a 409 means there.
+ */
+export async function centreRequest(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers?: Record<string, string>): Promise<CentreAnswer> {
+  const attempts = options.attempts ?? 6;
+  for (let attempt = 1; ; attempt++) {
+    let failure: string;
+    try {
+      const answer = await requestOnce(endpoint, method, path, options, body, headers);
+      if (answer.status === 401 || answer.status === 403) {
+        throw new ConfigError(`Centre ${endpoint.hostname} refused the push token (${answer.status}): ${String(answer.body.error ?? '')}. Give the site's token in REMOTESYNCDB_PUSH_TOKEN or the config file (push --enrol CODE stores it), or ask the centre (site status, site enable, site rotate-token)`, { meta: { remote: endpoint.hostname } });
+      }
+      if (!isTransientStatus(answer.status)) return answer;
+      failure = `${method} ${path} answered ${answer.status}: ${String(answer.body.error ?? '')}`;
+    } catch (error) {
+      if (error instanceof RemoteSyncError) throw error;
+      failure = `${method} ${path} failed: ${(error as Error).message}`;
+    }
+    if (attempt >= attempts) throw new RemoteUnreachableError(`Centre ${endpoint.hostname}: ${failure} (after ${attempt} attempts)`, { meta: { remote: endpoint.hostname } });
+    const delay = Math.min(RETRY_CAP_MS, (options.retryBaseMs ?? 500) * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}

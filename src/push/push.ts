@@ -1,0 +1,165 @@
+import { createHash } from 'node:crypto';
+import { open, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { connectDatabase } from '../dialects/index.js';
+import { ConfigError } from '../errors.js';
+import { loadManifest } from '../manifest/load-manifest.js';
+import { dependencyOrder } from '../manifest/order.js';
+import { parseRemote, remoteDirName, type RemoteEndpoint } from '../sources/remote-endpoint.js';
+import { defaultWorkDir } from '../sources/work-dir.js';
+import { checkExcludes } from '../sync/plan.js';
+import { cutBundle } from './bundle.js';
+import type { BundleAck } from './install-bundle.js';
+import { centreRequest, PushRefusedError, type CentreClientOptions } from './push-client.js';
+
+/** The size of one upload request. */
+export const CHUNK_BYTES = 1024 * 1024;
+/** How many times a bundle refused as cut from an old state is cut again. */
+const RECUTS = 3;
+
+/** Options of `remotesyncdb push` (run at the site). */
+export interface PushOptions {
+  /** The centre: `https://host[:port]` or `host:port`. */
+  to: string;
+  app: string;
+  /** The site's own database (read only). */
+  db?: string;
+  exclude?: readonly string[];
+  /** Delete at the centre the site's rows the site no longer has (from its pk lists). */
+  prune?: boolean;
+  /** Send every object, not only what changed since the centre's watermark. */
+  full?: boolean;
+  workDir?: string;
+  /** The site's push token (`REMOTESYNCDB_PUSH_TOKEN` or the config file). */
+  token?: string;
+  http?: Omit<CentreClientOptions, 'token'>;
+  chunkBytes?: number;
+  emit?: (event: PushEvent) => void;
+}
+
+/** Progress of a push. */
+export type PushEvent =
+  | { type: 'phase'; phase: 'state' | 'cut' | 'upload' | 'commit'; message: string }
+  | { type: 'uploaded'; bytes: number; of: number };
+
+/** What a push did. */
+export interface PushResult { status: 'success'; centre: string; ack: BundleAck; bytes: number; bytesSent: number; resumed: boolean; durationMs: number }
+
+/** What the site keeps of a bundle until an ack names its id and sha256. */
+interface Pending { id: string; sha256: string; bytes: number; file: string }
+
+/**
+ * One push (DESIGN §9): ask the centre what it holds, send the bundle kept from a push that was
+ * not acknowledged (resuming its upload where the centre's copy ends), or cut a new one from
+ * the site's database, upload it in chunks, commit, and forget it only on an ack that names it.
+ */
+export async function push(options: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const manifest = loadManifest(options.app);
+  const excluded = checkExcludes(manifest, options.exclude ?? []);
+  const endpoint = parseRemote(options.to);
+  if (!options.token) throw new ConfigError(`push: no token for centre ${endpoint.hostname}; set REMOTESYNCDB_PUSH_TOKEN, or enrol once with push --to ${options.to} --enrol CODE`);
+  const client: CentreClientOptions = { ...options.http, token: options.token };
+  const emit = options.emit ?? (() => {});
+  const dir = path.join(path.resolve(options.workDir ?? defaultWorkDir()), 'push', remoteDirName(endpoint.hostname), manifest.app);
+  const db = await connectDatabase(options.db);
+  let bytesSent = 0;
+  let resumed = false;
+  try {
+    for (let cut = 0; ; cut++) {
+      emit({ type: 'phase', phase: 'state', message: `Asking ${endpoint.baseUrl} what it holds` });
+      const state = await centreRequest(endpoint, 'GET', '/api/push/state', client);
+      if (state.status !== 200) throw new PushRefusedError(`Centre ${endpoint.hostname}: GET /api/push/state answered ${state.status}: ${String(state.body.error ?? '')}`);
+      if (state.body.app !== manifest.app) throw new ConfigError(`Centre ${endpoint.hostname} takes app "${String(state.body.app)}", not "${manifest.app}"`);
+      let pending = await readPending(dir);
+      const last = state.body.lastBundle as { id: string; sha256: string } | null;
+      if (pending && last?.id === pending.id && last.sha256 === pending.sha256) {
+        await forget(dir); // committed, its ack lost: done with it
+        pending = undefined;
+      }
+      if (pending) resumed = true;
+      else {
+        emit({ type: 'phase', phase: 'cut', message: `Cutting a bundle from ${db.display}` });
+        const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
+        for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) throw new ConfigError(`push: ${db.display} has no table ${model.table} (${model.name}); exclude it with -e ${model.name}`);
+        await mkdir(dir, { recursive: true });
+        const bundle = await cutBundle({ knex: db.knex, dialect: db.dialect, manifest, plan, base: (state.body.watermarks ?? {}) as Record<string, string>, full: options.full === true, prune: options.prune === true, file: path.join(dir, 'bundle.jsonl') });
+        pending = { id: bundle.header.id, sha256: bundle.sha256, bytes: bundle.bytes, file: bundle.file };
+        await writeFile(path.join(dir, 'pending.json'), JSON.stringify(pending));
+      }
+      const outcome = await send(endpoint, client, pending, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
+        // A bundle cut with a clock behind the centre's can never be taken: cut anew once the clock is right.
+        if (error instanceof PushRefusedError && error.meta.reason === 'clock') await forget(dir);
+        throw error;
+      });
+      bytesSent += outcome.bytesSent;
+      if (outcome.ack) {
+        await forget(dir);
+        return { status: 'success', centre: endpoint.hostname, ack: outcome.ack, bytes: pending.bytes, bytesSent, resumed, durationMs: Date.now() - started };
+      }
+      // Refused as cut from an old state (another bundle committed first): cut again.
+      await forget(dir);
+      if (cut >= RECUTS) throw new PushRefusedError(`Centre ${endpoint.hostname}: ${outcome.refusal}`);
+    }
+  } finally {
+    await db.knex.destroy();
+  }
+}
+
+async function readPending(dir: string): Promise<Pending | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(dir, 'pending.json'), 'utf8')) as Pending;
+  } catch {
+    return undefined;
+  }
+}
+
+async function forget(dir: string): Promise<void> {
+  await rm(path.join(dir, 'pending.json'), { force: true });
+  await rm(path.join(dir, 'bundle.jsonl'), { force: true });
+}
+
+/** Upload what the centre does not hold yet, then commit; an ack, or why the bundle must be cut again. */
+async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundle: Pending, chunkBytes: number, emit: (e: PushEvent) => void): Promise<{ ack?: BundleAck; refusal?: string; bytesSent: number }> {
+  const base = `/api/push/bundles/${bundle.id}`;
+  let bytesSent = 0;
+  const file = await open(bundle.file, 'r');
+  try {
+    for (;;) {
+      const known = await centreRequest(endpoint, 'GET', base, client);
+      let received = known.status === 200 ? Number(known.body.received) : 0;
+      emit({ type: 'phase', phase: 'upload', message: `Uploading bundle ${bundle.id} (${bundle.bytes} bytes${received > 0 ? `, resuming at ${received}` : ''})` });
+      while (received < bundle.bytes) {
+        const length = Math.min(chunkBytes, bundle.bytes - received);
+        const chunk = Buffer.alloc(length);
+        await file.read(chunk, 0, length, received);
+        const answer = await centreRequest(endpoint, 'PUT', `${base}?offset=${received}`, client, chunk, {
+          'x-bundle-sha256': bundle.sha256, 'x-bundle-bytes': String(bundle.bytes), 'x-chunk-sha256': createHash('sha256').update(chunk).digest('hex'),
+        });
+        bytesSent += length;
+        if (answer.status === 200 || (answer.status === 409 && typeof answer.body.received === 'number')) received = Number(answer.body.received);
+        else if (answer.status === 400 && /corrupted/.test(String(answer.body.error))) continue; // damaged on the way: send it again
+        else throw refused(endpoint, answer.status, answer.body);
+        emit({ type: 'uploaded', bytes: received, of: bundle.bytes });
+      }
+      emit({ type: 'phase', phase: 'commit', message: `Committing bundle ${bundle.id}` });
+      const answer = await centreRequest(endpoint, 'POST', `${base}/commit`, client);
+      if (answer.status === 200) {
+        const ack = answer.body as unknown as BundleAck;
+        if (ack.id !== bundle.id || ack.sha256 !== bundle.sha256) throw new PushRefusedError(`Centre ${endpoint.hostname} acknowledged bundle ${ack.id} (${ack.sha256}) for bundle ${bundle.id} (${bundle.sha256})`);
+        return { ack, bytesSent };
+      }
+      if (answer.status === 409 && answer.body.reason === 'clock') throw refused(endpoint, answer.status, answer.body, 'clock');
+      if (answer.status === 409 && answer.body.state) return { refusal: String(answer.body.error), bytesSent };
+      if (answer.status === 409 && typeof answer.body.received === 'number') continue; // the centre lost part of it: upload again from there
+      if (answer.status === 404) continue; // the upload was forgotten: start it again
+      throw refused(endpoint, answer.status, answer.body);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function refused(endpoint: RemoteEndpoint, status: number, body: Record<string, unknown>, reason?: string): PushRefusedError {
+  return new PushRefusedError(`Centre ${endpoint.hostname} refused the push (${status}): ${String(body.error ?? '')}`, { meta: { remote: endpoint.hostname, ...(reason ? { reason } : {}) } });
+}

@@ -1,0 +1,19 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A push token: 256 random bits, so a plain SHA-256 is a safe way to keep it at rest. */
+export function newToken(): string {
+  return `rsp_${randomBytes(32).toString('base64url')}`;
+}
+
+/** A one-time enrolment code, short enough to read out on the phone. */
+export function newEnrolCode(): string {
+  return randomBytes(10).toString('hex').replace(/(.{5})(?=.)/g, '$1-');
+}
+
+/**
+ * What the centre stores of a token or code: its SHA-256 in hex. Lookups go by this hash, so
+ * the database never compares anything derived from a guess byte by byte with a secret.
+ */
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret.trim()).digest('hex');
+}

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
+import { loaddata } from '../../src/admin/loaddata.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { PushRefusedError } from '../../src/push/push-client.js';
+import { push, type PushOptions } from '../../src/push/push.js';
+import { addSite, rotateSiteToken, setSiteEnabled, siteStatus } from '../../src/push/sites.js';
+import { REMOTE_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
+import { serve, type ServeResult } from '../../src/server/serve.js';
+import { nowDatetime } from '../../src/values/values.js';
+import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
+import { startFaultProxy, type ProxyAction } from '../helpers/fault-proxy.js';
+import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
+
+const dialects = await availableDialects();
+const manifest = loadManifest('hcore');
+const SAMPLE_OBJECTS = 461;
+const tmpdir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
+
+/** The centre's app tables and registry as digests, without the tool's per-remote clock. */
+async function appDigests(url: string) {
+  const { [REMOTE_TABLE]: _clock, ...rest } = await tableDigests(url, manifest);
+  return rest;
+}
+
+describe.each(dialects)('push to a centre on %s', (dialect) => {
+  let site: TestDatabase;
+  let centre: TestDatabase;
+  let server: ServeResult;
+  let token: string;
+  const workDir = tmpdir('rsdb-push-');
+  const siteId = 'site/field1';
+  const run = (extra: Partial<PushOptions> = {}) =>
+    push({ to: `http://127.0.0.1:${server.port}`, app: 'hcore', db: site.url, exclude: ['UserProfile'], token, workDir, http: { retryBaseMs: 20 }, ...extra });
+
+  beforeAll(async () => {
+    site = await createDatabase('sqlite');
+    await loaddata({ app: 'hcore', db: site.url, files: [SAMPLE_FIXTURE] });
+    centre = await createDatabase(dialect);
+    token = (await addSite({ db: centre.url, app: 'hcore', name: 'field1', descr: 'a field station' })).token!;
+    server = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await site?.drop();
+    await centre?.drop();
+  });
+
+  it('pushes the whole site into an empty centre as an isomorphic copy tagged with the site', async () => {
+    const result = await run();
+    expect(result.ack).toMatchObject({ status: 'committed', site: 'field1', objects: SAMPLE_OBJECTS, written: SAMPLE_OBJECTS, rejects: [] });
+    expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+    const [status] = await siteStatus({ db: centre.url, app: 'hcore', name: 'field1' });
+    expect(status).toMatchObject({ name: 'field1', isEnabled: true, lastBundle: { id: result.ack.id, objects: SAMPLE_OBJECTS, rejects: 0 } });
+  });
+
+  it('a push with nothing changed writes nothing', async () => {
+    const before = await appDigests(centre.url);
+    const result = await run();
+    expect(result.ack.written).toBe(0);
+    expect(await appDigests(centre.url)).toEqual(before);
+  });
+
+  it('brings updates, new objects and, with --prune, deletions at the site', async () => {
+    const now = nowDatetime();
+    await withDb(site.url, async (db) => {
+      await db.knex('hcore_gentity').where({ id: 5 }).update({ name: 'Renamed at the site', last_modified: now });
+      await db.knex('hcore_variable').insert({ id: 900, descr: 'Νέα μεταβλητή', descr_alt: 'new variable', last_modified: now });
+      await db.knex('hcore_gentityevent').where({ id: (await db.knex('hcore_gentityevent').min({ id: 'id' }).first()).id }).del();
+    });
+    const result = await run({ prune: true });
+    expect(result.ack.objects).toBeLessThan(20);
+    expect(result.ack.models.find((m) => m.model === 'GentityEvent')?.deleted).toBe(1);
+    expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+  });
+
+  it('keeps one copy when the commit was done but its answer was lost', async () => {
+    await withDb(site.url, (db) => db.knex('hcore_gentity').where({ id: 6 }).update({ name: 'Lost answer', last_modified: nowDatetime() }));
+    const proxy = await startFaultProxy(server.port, ({ method, path, nth }) => (method === 'POST' && path.endsWith('/commit') && nth === 0 ? 'drop-answer' : 'pass'));
+    try {
+      const result = await run({ to: `http://127.0.0.1:${proxy.port}` });
+      expect(result.ack.written).toBe(1);
+      expect(proxy.seen.filter((r) => r.path.endsWith('/commit'))).toHaveLength(2);
+    } finally {
+      await proxy.close();
+    }
+    expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+  });
+
+  it('resumes an upload cut mid-way where the centre copy ends, and re-sends a corrupted chunk', async () => {
+    const chunk = 4096;
+    const faults: Record<number, ProxyAction> = { 3: 'cut-before', 5: 'corrupt' };
+    const proxy = await startFaultProxy(server.port, ({ method, nth }) => (method === 'PUT' ? faults[nth] ?? 'pass' : 'pass'));
+    try {
+      const result = await run({ to: `http://127.0.0.1:${proxy.port}`, full: true, chunkBytes: chunk });
+      expect(result.bytes).toBeGreaterThan(10 * chunk);
+      // In all: the bundle, plus the chunk cut and the chunk damaged, and no more.
+      expect(result.bytesSent).toBeLessThanOrEqual(result.bytes + 2 * chunk);
+      const puts = proxy.seen.filter((r) => r.method === 'PUT');
+      expect(puts.reduce((n, r) => n + r.bytes, 0)).toBeLessThanOrEqual(result.bytes + 2 * chunk);
+      expect(result.ack.written).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+  });
+
+  it('refuses a bundle id used again for other content, and installs nothing of it', async () => {
+    const before = await appDigests(centre.url);
+    const url = `http://127.0.0.1:${server.port}/api/push/bundles/11111111-2222-3333-4444-555555555555`;
+    const put = (body: string) => fetch(`${url}?offset=0`, {
+      method: 'PUT', body,
+      headers: { authorization: `Bearer ${token}`, 'x-bundle-sha256': createHash('sha256').update(body).digest('hex'), 'x-bundle-bytes': String(Buffer.byteLength(body)), 'x-chunk-sha256': createHash('sha256').update(body).digest('hex') },
+    });
+    expect((await put('{"a":1}\n')).status).toBe(200);
+    const again = await put('{"b":2}\n');
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { error: string }).error).toContain('used before for other content');
+    expect(await appDigests(centre.url)).toEqual(before);
+  });
+
+  it('refuses bad, rotated, disabled and read-only tokens with exit 2, writing nothing', async () => {
+    const before = await appDigests(centre.url);
+    const wrong = await run({ token: 'rsp_not-a-token' }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(ConfigError);
+    expect((wrong as Error).message).toContain('refused the push token (401)');
+    expect((wrong as Error).message).not.toContain('rsp_not-a-token');
+    await setSiteEnabled({ db: centre.url, app: 'hcore', name: 'field1', isEnabled: false });
+    const disabled = await run().catch((e: unknown) => e);
+    expect((disabled as Error).message).toContain('(403)');
+    await setSiteEnabled({ db: centre.url, app: 'hcore', name: 'field1', isEnabled: true });
+    const old = token;
+    token = (await rotateSiteToken({ db: centre.url, app: 'hcore', name: 'field1' })).token;
+    const rotated = await run({ token: old }).catch((e: unknown) => e);
+    expect((rotated as ConfigError).exitCode).toBe(2);
+    // A read token of serve is not a push token.
+    const reader = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true, tokens: ['read-token'] });
+    try {
+      const read = await run({ to: `http://127.0.0.1:${reader.port}`, token: 'read-token' }).catch((e: unknown) => e);
+      expect((read as Error).message).toContain('(401)');
+    } finally {
+      await reader.close();
+    }
+    expect(await appDigests(centre.url)).toEqual(before);
+    expect((await run()).ack.written).toBe(0);
+  });
+
+  it('refuses a bundle from a site clock behind the centre watermark, clearly and once', async () => {
+    await withDb(centre.url, (db) => db.knex(WATERMARK_TABLE).where({ model: 'Gentity' }).update({ server_time: '2100-01-01T00:00:00Z' }));
+    const before = await appDigests(centre.url);
+    const error = await run().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PushRefusedError);
+    expect((error as Error).message).toMatch(/clock .* is behind .*Gentity up to 2100-01-01T00:00:00Z.*push --full/);
+    expect(await appDigests(centre.url)).toEqual(before);
+  });
+});
