@@ -22,6 +22,7 @@ import { inspect } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
 import { list, readCa, readLines } from './args.js';
 import { Renderer } from './render.js';
+import { registerPushCommands } from './push-commands.js';
 import type { SyncEvent } from '../sync/events.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -189,7 +190,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         await progress?.finish();
         renderer.summary(result);
       }))
-    .command('serve', 'Serve a database as a remote instance over HTTP (read-only)', (y) =>
+    .command('serve', 'Serve a database as a remote instance over HTTP (read-only; with --accept-push also a centre sites push to)', (y) =>
       common(y)
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 opens it to other machines)' })
         .option('port', { alias: 'p', type: 'number', default: 8000, describe: 'Port to listen on (0 picks a free one)' })
@@ -198,6 +199,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
         .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
         .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' })
+        .option('accept-push', { type: 'boolean', describe: 'Also be a centre: take bundles from the sites registered with "site add" (DESIGN §9)' })
         .check((args) => {
           if (!Number.isInteger(args['max-streams']) || (args['max-streams'] as number) < 1) throw new Error('--max-streams takes a whole number of at least 1');
           return true;
@@ -206,7 +208,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const tokens = [...list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']), ...(args['token-file'] ? readLines(args['token-file'] as string) : [])];
         if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
         const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
-        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e) });
+        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e), acceptPush: Boolean(args['accept-push']), log: (line) => renderer.info(line, 1) });
         renderer.info(`Serving ${appOf(args)} from ${maskSecrets(dbOf(args))} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();
@@ -296,6 +298,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     .fail((message, error) => {
       throw error ?? new ConfigError(message);
     });
+  registerPushCommands(parser, { common, run, renderer: () => renderer, appOf, dbOf, configOf, env: io.env, stdout: io.stdout, stopSignal: io.stopSignal });
   try {
     const output = await new Promise<string>((resolve, reject) => {
       parser.parseAsync(argv as string[], {}, (err: Error | undefined, _argv: unknown, out: string) => (err ? reject(err) : resolve(out))).catch(reject);

@@ -13,12 +13,12 @@ export interface FaultProxy {
 }
 
 /**
- * Start a proxy to `targetPort`. `decide` is asked once per request (with its method, path and
+ * Start a proxy to a port (or to the port a function picks per request, for several servers behind one address). `decide` is asked once per request (with its method, path and
  * the count of earlier requests like it) and the proxy: forwards it (`pass`); flips a byte of
  * its body first (`corrupt`); closes the link without forwarding (`cut-before`); or forwards it,
  * lets the server act, and closes the link instead of answering (`drop-answer`).
  */
-export async function startFaultProxy(targetPort: number, decide: (req: { method: string; path: string; nth: number }) => ProxyAction): Promise<FaultProxy> {
+export async function startFaultProxy(target: number | (() => number), decide: (req: { method: string; path: string; nth: number }) => ProxyAction = () => 'pass'): Promise<FaultProxy> {
   const seen: FaultProxy['seen'] = [];
   const counts = new Map<string, number>();
   const server = http.createServer((req, res) => {
@@ -40,7 +40,7 @@ export async function startFaultProxy(targetPort: number, decide: (req: { method
       }
       const headers = { ...req.headers };
       delete headers.host;
-      const upstream = http.request({ host: '127.0.0.1', port: targetPort, method, path: req.url, headers }, (answer) => {
+      const upstream = http.request({ host: '127.0.0.1', port: typeof target === 'number' ? target : target(), method, path: req.url, headers }, (answer) => {
         const parts: Buffer[] = [];
         answer.on('data', (c: Buffer) => parts.push(c));
         answer.on('end', () => {
