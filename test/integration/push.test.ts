@@ -158,4 +158,20 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
     expect((error as Error).message).toMatch(/clock .* is behind .*Gentity up to 2100-01-01T00:00:00Z.*push --full/);
     expect(await appDigests(centre.url)).toEqual(before);
   });
+
+  it('takes eight sites pushing at once: all succeed, every copy right', async () => {
+    const sites = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+      const db = await createDatabase('sqlite');
+      await loaddata({ app: 'hcore', db: db.url, files: [SAMPLE_FIXTURE] });
+      const added = await addSite({ db: centre.url, app: 'hcore', name: `crowd${i}` });
+      return { db, token: added.token! };
+    }));
+    try {
+      const results = await Promise.all(sites.map((s) => run({ db: s.db.url, token: s.token, workDir: tmpdir('rsdb-crowd-') })));
+      expect(results.map((r) => r.ack.status)).toEqual(Array(8).fill('committed'));
+      for (const [i, s] of sites.entries()) expect(await assertIsomorphic(s.db.url, centre.url, manifest, `site/crowd${i}`)).toBe(SAMPLE_OBJECTS);
+    } finally {
+      await Promise.all(sites.map((s) => s.db.drop()));
+    }
+  });
 });
