@@ -14,13 +14,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { init, loadManifest, openDatabase, dependencyOrder } from '../dist/index.js';
 import { insertRows, batchSize } from '../dist/install/insert.js';
+import { generate } from './bench-data.js';
+import { addSite } from '../dist/push/sites.js';
+import { copyFileSync } from 'node:fs';
 import { parseFixture } from '../dist/sources/fixture-splitter.js';
 import { toColumnValue } from '../dist/values/values.js';
 import { canonical } from '../dist/values/values.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'remotesyncdb.js');
-const { values: args } = parseArgs({ options: { objects: { type: 'string', default: '100000' }, db: { type: 'string' }, out: { type: 'string', default: 'bench-results.json' }, keep: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({ options: { objects: { type: 'string', default: '100000' }, db: { type: 'string' }, out: { type: 'string', default: 'bench-results.json' }, keep: { type: 'boolean', default: false }, 'push-objects': { type: 'string', default: '5000' }, 'push-sites': { type: 'string', default: '1,4,16' } } });
 const N = Number(args.objects);
 const manifest = loadManifest('hcore');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-bench-'));
@@ -44,52 +47,6 @@ async function freshTarget(name) {
       await a.knex.destroy();
     },
   };
-}
-
-/** Deterministic rows of the data set, per table, with remote ids (about 12.3 objects per unit). */
-function* dataset(units) {
-  const basins = Math.max(2, Math.floor(units / 10));
-  const lm = '2024-01-01 00:00:00';
-  const lookups = { hcore_stationtype: 5, hcore_instrumenttype: 5, hcore_variable: 20, hcore_unitofmeasurement: 10, hcore_timestep: 5, hcore_eventtype: 3 };
-  for (const [table, n] of Object.entries(lookups)) {
-    yield [table, Array.from({ length: n }, (_, i) => ({ id: i + 1, descr: `${table.slice(6)} ${i + 1}`, descr_alt: '', last_modified: lm, ...(table === 'hcore_unitofmeasurement' ? { symbol: `u${i}` } : {}), ...(table === 'hcore_timestep' ? { length_minutes: 10 * (i + 1), length_months: 0 } : {}) }))];
-  }
-  yield ['hcore_unitofmeasurement_variables', Array.from({ length: 10 }, (_, i) => [{ unitofmeasurement_id: i + 1, variable_id: i + 1 }, { unitofmeasurement_id: i + 1, variable_id: 20 - i }]).flat()];
-  yield ['hcore_timezone', Array.from({ length: 5 }, (_, i) => ({ id: i + 1, code: `TZ${i}`, utc_offset: 60 * i, last_modified: lm }))];
-  const chunk = 2000;
-  for (let start = 1; start <= units; start += chunk) {
-    const ids = Array.from({ length: Math.min(chunk, units - start + 1) }, (_, i) => start + i);
-    yield ['hcore_lentity', ids.flatMap((u) => [{ id: 2 * u - 1, remarks: `org ${u}`, remarks_alt: '', last_modified: lm }, { id: 2 * u, remarks: '', remarks_alt: '', last_modified: lm }])];
-    yield ['hcore_organization', ids.map((u) => ({ lentity_ptr_id: 2 * u - 1, name: `Οργανισμός ${u}`, acronym: `O${u}`, name_alt: '', acronym_alt: '' }))];
-    yield ['hcore_person', ids.map((u) => ({ lentity_ptr_id: 2 * u, last_name: `Παπαδόπουλος ${u}`, first_name: 'Γιάννης', middle_names: '', initials: '', last_name_alt: '', first_name_alt: '', middle_names_alt: '', initials_alt: '' }))];
-    yield ['hcore_gentity', ids.map((u) => ({ id: u, name: `Σταθμός ${u}`, short_name: '', remarks: '', name_alt: '', short_name_alt: '', remarks_alt: '', water_basin_id: units + 1 + (u % basins), water_division_id: null, political_division_id: null, last_modified: lm }))];
-    yield ['hcore_gpoint', ids.map((u) => ({ gentity_ptr_id: u, abscissa: 21 + u / 1e6, ordinate: 38 + u / 1e6, altitude: u % 2000, srid: 4326, asrid: null, approximate: 0 }))];
-    yield ['hcore_station', ids.map((u) => ({ gpoint_ptr_id: u, owner_id: u % 3 === 0 ? 2 * u : 2 * u - 1, type_id: 1 + (u % 5), is_automatic: u % 2, is_active: 1, start_date: '2000-01-01', end_date: null }))];
-    yield ['hcore_overseer', ids.map((u) => ({ id: u, station_id: u, person_id: 2 * (1 + (u % units)), is_current: 1, start_date: null, end_date: null, last_modified: lm }))];
-    yield ['hcore_instrument', ids.map((u) => ({ id: u, station_id: u, type_id: 1 + (u % 5), manufacturer: 'Vaisala', model: 'X', is_active: 1, start_date: null, end_date: null, name: `όργανο ${u}`, remarks: '', name_alt: '', remarks_alt: '', last_modified: lm }))];
-    yield ['hcore_gentityevent', ids.map((u) => ({ id: u, gentity_id: u, type_id: 1 + (u % 3), date: '2020-02-02', user: 'bench', report: 'ok', report_alt: '', last_modified: lm }))];
-    yield ['hcore_timeseries', ids.flatMap((u) => [0, 1].map((k) => ({ id: 2 * u - 1 + k, gentity_id: u, variable_id: 1 + ((u + k) % 20), unit_of_measurement_id: 1 + (u % 10), time_zone_id: 1 + (u % 5), instrument_id: k ? u : null, time_step_id: k ? 1 + (u % 5) : null, name: `ts ${u}/${k}`, precision: 2, remarks: '', nominal_offset_minutes: null, nominal_offset_months: null, actual_offset_minutes: null, actual_offset_months: null, last_modified: lm })))];
-  }
-  const b = Array.from({ length: basins }, (_, i) => units + 1 + i);
-  yield ['hcore_gentity', b.map((id, i) => ({ id, name: `Λεκάνη ${i}`, short_name: '', remarks: '', name_alt: '', short_name_alt: '', remarks_alt: '', water_basin_id: b[(i + 1) % basins], water_division_id: null, political_division_id: null, last_modified: lm }))];
-  yield ['hcore_garea', b.map((id) => ({ gentity_ptr_id: id, area: 1000.5 }))];
-  yield ['hcore_waterbasin', b.map((id, i) => ({ garea_ptr_id: id, parent_id: i + 1 < basins ? b[i + 1] : null, water_division_id: null }))];
-}
-
-async function generate() {
-  await init({ app: 'hcore', db: sourceUrl });
-  const db = openDatabase(sourceUrl);
-  let objects = 0;
-  await db.knex.transaction(async (trx) => {
-    await db.dialect.deferConstraints(trx);
-    // About 12.3 objects per unit (see dataset), plus 58 lookup rows.
-    for (const [table, rows] of dataset(Math.max(10, Math.round((N - 58) / 12.3)))) {
-      for (let i = 0; i < rows.length; i += 500) await insertRows(trx, db.dialect, table, rows.slice(i, i + 500));
-      if (!table.endsWith('_variables')) objects += rows.length;
-    }
-  });
-  await db.knex.destroy();
-  return objects;
 }
 
 function timed(cmd, argv, env = {}) {
@@ -190,9 +147,55 @@ async function verifySample(targetUrl, hostname, perModel = 200) {
   return checked;
 }
 
+/** Run a process to its end; resolves with its exit code and stdout. */
+function runChild(argv, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/** Push runs: K sites of the same size pushing at once to one centre (serve --accept-push), for each K. */
+async function pushRuns() {
+  const perSite = Number(args['push-objects']);
+  const template = path.join(dir, 'site-template.sqlite');
+  const objects = await generate(template, perSite);
+  const runs = [];
+  for (const k of args['push-sites'].split(',').map(Number)) {
+    log(`push: ${k} site(s) x ${objects} objects at once`);
+    const centre = await freshTarget(`centre${k}`);
+    const sites = [];
+    for (let i = 0; i < k; i++) {
+      const db = path.join(dir, `site${k}-${i}.sqlite`);
+      copyFileSync(template, db);
+      sites.push({ db, token: (await addSite({ db: centre.url, app: 'hcore', name: `bench${i}` })).token });
+    }
+    const centrePort = port + 1;
+    const server = spawn(process.execPath, [BIN, 'serve', '--accept-push', '--db', centre.url, '--port', String(centrePort), '-v', '0'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 1500));
+    try {
+      const started = process.hrtime.bigint();
+      const done = await Promise.all(sites.map((s, i) => runChild(['push', '--to', `127.0.0.1:${centrePort}`, '--db', s.db, '-e', 'UserProfile', '-w', path.join(dir, `push${k}-${i}`), '--json'], { REMOTESYNCDB_PUSH_TOKEN: s.token })));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const failed = done.find((r) => r.code !== 0);
+      if (failed) throw new Error(`push failed (${failed.code}): ${failed.err.slice(-2000)}`);
+      runs.push({ sites: k, objectsPerSite: objects, seconds, bundlesPerSecond: +(k / seconds).toFixed(2), objectsPerSecond: Math.round((k * objects) / seconds) });
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      await centre.drop();
+    }
+  }
+  return runs;
+}
+
 const results = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? ''}`.trim(), node: process.version, target: args.db ? new URL(args.db).protocol.replace(':', '') : 'sqlite', requested: N };
 log(`generating about ${N} objects into ${sourceUrl}`);
-results.objects = await generate();
+results.objects = await generate(sourceUrl, N);
 const port = 18000 + (process.pid % 1000);
 const server = spawn(process.execPath, [BIN, 'serve', '--db', sourceUrl, '--port', String(port), '-v', '0'], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 1500));
@@ -227,6 +230,7 @@ try {
   results.floor = { seconds: await floor(stage, floorDb.url) };
   results.floor.ratio = +(results.installStaged.insertAndRewireSeconds / results.floor.seconds).toFixed(2);
   await floorDb.drop();
+  results.push = await pushRuns();
 } finally {
   server.kill('SIGTERM');
   if (!args.keep) rmSync(dir, { recursive: true, force: true });
@@ -245,4 +249,5 @@ console.log(`  install alone (-R -N)       ${results.installStaged.seconds.toFix
 console.log(`  FLOOR (remote ids, no remap) ${results.floor.seconds.toFixed(2)} s   install/floor = ${results.floor.ratio}x`);
 console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
 console.log(`  verified                    ${results.verifiedObjects} sampled objects isomorphic`);
+for (const r of results.push) console.log(`  push: ${String(r.sites).padStart(2)} site(s) x ${r.objectsPerSite} objects at once  ${r.seconds.toFixed(2)} s  ${r.bundlesPerSecond} bundles/s  ${r.objectsPerSecond} objects/s at the centre`);
 console.log(`  results written to ${args.out}`);
