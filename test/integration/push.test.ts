@@ -9,6 +9,7 @@ import { ConfigError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { PushRefusedError } from '../../src/push/push-client.js';
 import { push, type PushOptions } from '../../src/push/push.js';
+import { CHUNK_TABLE } from '../../src/push/push-tables.js';
 import { addSite, rotateSiteToken, setSiteEnabled, siteStatus } from '../../src/push/sites.js';
 import { REMOTE_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
 import { serve, type ServeResult } from '../../src/server/serve.js';
@@ -148,6 +149,8 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
     }
     expect(await appDigests(centre.url)).toEqual(before);
     expect((await run()).ack.written).toBe(0);
+    // Committed bundles keep no chunks, and the upload given up above was dropped by the next one.
+    expect(await withDb(centre.url, async (db) => Number((await db.knex(CHUNK_TABLE).count({ n: '*' }))[0].n))).toBe(0);
   });
 
   it('refuses a bundle from a site clock behind the centre watermark, clearly and once', async () => {
