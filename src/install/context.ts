@@ -3,7 +3,7 @@ import type { DialectAdapter } from '../dialects/index.js';
 import { ModelInstallError } from '../errors.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { nowDatetime } from '../values/values.js';
-import type { DecodedObject } from './decode-object.js';
+import { takeIncoming, type Decide } from './conflict-rule.js';
 import { IdMaps } from './id-map.js';
 import type { IntMap, IntSet } from './int-collections.js';
 import type { PendingM2m } from './m2m.js';
@@ -19,24 +19,6 @@ export type InstallEvent =
   | { type: 'model-installed'; model: string; counts: ModelCounts }
   | { type: 'rewiring'; links: number }
   | { type: 'warning'; message: string };
-
-/**
- * Whether the incoming version of an object replaces the stored row of the same origin:
- * `'take'` writes it (its fields, FKs and m2m links), `'keep'` leaves the row and its links
- * as they are (the object then counts as unchanged).
- */
-export type Decision = 'take' | 'keep';
-
-/**
- * The conflict rule: decides, for each incoming object whose row (of this origin) is already
- * stored, whether the incoming version is taken. Pull and push leave it out (the origin wins,
- * {@link takeIncoming}); a two-way exchange plugs in its three-way rule. Called once per such
- * object on the hot path: it must not allocate when it takes.
- */
-export type Decide = (model: ModelDef, incoming: DecodedObject, stored: Record<string, unknown>) => Decision;
-
-/** Pull's rule: the remote owns its objects, so its version always wins. */
-export const takeIncoming: Decide = () => 'take';
 
 /** Everything the install needs; it runs inside a transaction the caller opened. */
 export interface InstallOptions {

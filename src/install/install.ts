@@ -6,8 +6,8 @@ import { pruneObjects } from './prune.js';
 import { leaveOutRejects } from './rejects.js';
 import { rewire } from './rewire.js';
 
-export type { BatchSource, Decide, Decision, InstallContext, InstallEvent, InstallOptions, InstallResult } from './context.js';
-export { takeIncoming } from './context.js';
+export type { BatchSource, InstallContext, InstallEvent, InstallOptions, InstallResult } from './context.js';
+export { takeIncoming, type Decide, type Decision } from './conflict-rule.js';
 export type { ModelCounts } from './tally.js';
 
 /**
