@@ -1,11 +1,33 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import type { ModelCounts } from '../install/install.js';
+import type { InstallResult, ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
 import type { AppManifest } from '../manifest/types.js';
 import { RUN_TABLE } from '../schema/bookkeeping.js';
 import type { SyncResult } from './events.js';
+import type { Staged, SyncRun, SyncTarget } from './run.js';
+
+/** Phase 6, report: the run in the history table (unless it wrote nothing), and its result. */
+export async function reportRun(run: SyncRun, target: SyncTarget, staged: Staged, installed: InstallResult): Promise<SyncResult> {
+  const { options, manifest } = run;
+  const { endpoint, dir } = target;
+  const counts = installed.counts;
+  if (run.writes) await recordRun(run.db.knex, { startedAt: run.startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
+  return {
+    ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, staged.fetched.serverTime, dir, run.started),
+    timings: timings(run.marks),
+    disagreements: installed.disagreements,
+    ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
+  };
+}
+
+/** `--fetch-only` stops after the fetch: the lock is released (nothing was written) and the fetched counts reported. */
+export async function reportFetched(run: SyncRun, target: SyncTarget, staged: Staged): Promise<SyncResult> {
+  const { plan, fetched } = staged;
+  await run.db.dialect.finish(target.trx, run.lockKey, false);
+  return result('fetched', target.endpoint.hostname, run.manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, target.dir, run.started);
+}
 
 /** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
 export async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
