@@ -33,7 +33,7 @@ export interface InstallOptions {
   remote: string;
   /** The fixture objects of a model in batches (already fetched or staged); may be called twice with `skip`. */
   objects: (model: ModelDef) => AsyncIterable<unknown[]>;
-  /** Every pk the origin still holds, per model, for `prune` (a push's pk lists); default: the pks `objects` held (a full fetch). */
+  /** Every pk the origin still holds, per model, for `prune` (a push's pk lists; called often, so return a kept set); default: the pks `objects` held (a full fetch). */
   allPks?: (model: ModelDef) => IntSet;
   /** The conflict rule for stored rows of this origin; default {@link takeIncoming}. */
   decide?: Decide;
@@ -58,7 +58,7 @@ export interface InstallResult {
 export interface BatchSource {
   /** A model's fixture objects in batches; read twice under `--skip`. */
   batches: (model: ModelDef) => AsyncIterable<unknown[]>;
-  /** Every pk the origin still holds (for prune), when the batches are incremental. */
+  /** Every pk the origin still holds (for prune), when the batches are incremental; called often, so a kept set. */
   allPks?: (model: ModelDef) => IntSet;
 }
 
