@@ -29,7 +29,12 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
     const localId = rootMap.get(object.pk);
     const current = localId === undefined ? undefined : stored.get(localId);
     if (current !== undefined) {
-      await updateStored(ctx, step, object, localId!, current, deferred[index]);
+      // Synchronous: no promise per stored object, only per UPDATE sent.
+      const changed = changesOf(ctx, step, object, localId!, current, deferred[index]);
+      if (changed !== undefined) {
+        if (!ctx.isDryRun) await ctx.trx(model.table).where(model.pk, localId!).update(changed);
+        step.tally.updated.add(localId!);
+      }
       continue;
     }
     for (const { m2m, targets } of object.m2m) pendingM2m.push({ model, m2m, ownerPk: object.pk, targets });
@@ -46,15 +51,19 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
   return inserts;
 }
 
-/** One stored row: its links queued, its changed columns written (with this run's time). */
-async function updateStored(ctx: InstallContext, step: ModelStep, object: DecodedObject, localId: number, current: Record<string, unknown>, unresolved: DecodedFk[] | undefined): Promise<void> {
+/**
+ * One stored row: if the conflict rule takes the incoming version, its links are queued and
+ * its changed columns returned (with this run's time) for the caller to write; undefined when
+ * nothing is to be written.
+ */
+function changesOf(ctx: InstallContext, step: ModelStep, object: DecodedObject, localId: number, current: Record<string, unknown>, unresolved: DecodedFk[] | undefined): Record<string, unknown> | undefined {
   const { dialect, remoteId, pendingFks } = ctx;
   const { model, naturalKeys, lastModified } = step;
   const { row } = object;
   // A row this remote did not create (matched by natural key) is only written as its policy says.
   const isClaimed = naturalKeys !== undefined && Number(current[ORIGINAL_DB] ?? 0) !== remoteId;
   // A row of this origin: the conflict rule decides whether the incoming version is taken.
-  if (!isClaimed && ctx.decide(model, object, current) === 'keep') return;
+  if (!isClaimed && ctx.decide(model, object, current) === 'keep') return undefined;
   if (!isClaimed) for (const { m2m, targets } of object.m2m) ctx.pendingM2m.push({ model, m2m, ownerPk: object.pk, targets });
   // A claimed row's links are the local data's: they are only rewired when the remote's values are taken.
   const isLocalOnly = current[ORIGINAL_DB] === null || current[ORIGINAL_DB] === undefined;
@@ -75,14 +84,12 @@ async function updateStored(ctx: InstallContext, step: ModelStep, object: Decode
     const resolution = mayWrite ? 'took-remote' : 'kept-local';
     ctx.disagreements.push({ model: model.name, pk: object.pk, localId, key, fields, resolution });
     ctx.emit({ type: 'warning', message: `${ctx.remote}: ${model.name} pk=${object.pk} matches local row ${localId} by ${model.naturalKey!.join(', ')} ${key} but differs in ${fields.join(', ')}: ${resolution === 'kept-local' ? 'kept the local values' : "took the remote's values"}` });
-    if (resolution === 'kept-local') return;
+    if (resolution === 'kept-local') return undefined;
   }
-  if (Object.keys(changed).length > 0) {
-    if (lastModified) changed[lastModified] = ctx.now;
-    else bumpRoot(ctx, model, localId);
-    if (!ctx.isDryRun) await ctx.trx(model.table).where(model.pk, localId).update(changed);
-    step.tally.updated.add(localId);
-  }
+  if (Object.keys(changed).length === 0) return undefined;
+  if (lastModified) changed[lastModified] = ctx.now;
+  else bumpRoot(ctx, model, localId);
+  return changed;
 }
 
 /**
