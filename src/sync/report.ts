@@ -35,6 +35,7 @@ export async function writeRejects(dir: string, remote: string, rejects: Reject[
   await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
 }
 
+/** A row of the run history (`remotesyncdb_run`), when that table exists: status, counts, error. */
 export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
   if (!(await knex.schema.hasTable(RUN_TABLE))) return;
   const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
@@ -61,10 +62,12 @@ export function timings(marks: Marks): Record<string, number> {
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, number] => e[1] !== undefined));
 }
 
+/** Counts of a model nothing was installed for (a `--fetch-only` run): only its objects. */
 export function emptyCounts(model: string, objects: number): ModelCounts {
   return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0, deleted: 0 };
 }
 
+/** The result of a run from its per-model counts (objects exclude the ones `--skip` left out). */
 export function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
   const skipped = models.reduce((n, c) => n + c.skipped, 0);
   return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
