@@ -78,6 +78,13 @@ export class IntSet {
   private sparse: Set<number> | undefined;
   private count = 0;
 
+  /** A set holding `values`. */
+  static of(values: Iterable<number>): IntSet {
+    const set = new IntSet();
+    for (const value of values) set.add(value);
+    return set;
+  }
+
   get size(): number {
     return this.sparse ? this.sparse.size : this.count;
   }

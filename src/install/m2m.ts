@@ -1,8 +1,9 @@
 import type { M2mDef, ModelDef } from '../manifest/types.js';
+import type { InstallContext } from './context.js';
 import { groupBy } from './group-by.js';
 import { insertRows } from './insert.js';
 import { IntSet } from './int-collections.js';
-import type { LinkContext } from './rewire.js';
+import { touched, unresolved } from './links.js';
 
 /** The remote's link list of one object's auto m2m field. */
 export interface PendingM2m {
@@ -15,11 +16,12 @@ export interface PendingM2m {
 const IN_BATCH = 1000;
 
 /**
- * Make each object's auto m2m links equal to the remote's list: insert the missing, delete
- * the extra, keep the rest (a kept link keeps its row). Only objects the remote sent are touched.
+ * The m2m phase: make each object's auto m2m links equal to the remote's list: insert the
+ * missing, delete the extra, keep the rest (a kept link keeps its row). Only objects the remote
+ * sent are touched.
  */
-export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Promise<void> {
-  for (const items of groupBy(ctx.pending, (p) => `${p.model.name}.${p.m2m.name}`)) {
+export async function linkM2m(ctx: InstallContext): Promise<void> {
+  for (const items of groupBy(ctx.pendingM2m, (p) => `${p.model.name}.${p.m2m.name}`)) {
     const { model, m2m } = items[0];
     if (m2m.kind !== 'auto') continue;
     const owners = await ctx.idMaps.of(model);
@@ -41,7 +43,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         const wanted = new Set<number>();
         for (const targetPk of p.targets) {
           const targetId = ctx.idMaps.lookup(targetModel, targetPk);
-          if (targetId === undefined) ctx.unresolved(model, m2m.name, p.ownerPk, m2m.to, targetPk, true);
+          if (targetId === undefined) unresolved(ctx, model, m2m.name, p.ownerPk, m2m.to, targetPk, true);
           else wanted.add(targetId);
         }
         const have = existing.get(ownerId)!;
@@ -50,7 +52,7 @@ export async function linkM2m(ctx: LinkContext & { pending: PendingM2m[] }): Pro
         // Only links to this remote's objects are the remote's to remove; a link to a local-only
         // row (or another remote's) was made here, and local rows are never touched.
         for (const t of have) if (!wanted.has(t) && theirs.has(t)) { deletes.push([ownerId, t]); changed = true; }
-        if (changed) ctx.touched(model, ownerId);
+        if (changed) touched(ctx, model, ownerId);
       });
       if (ctx.isDryRun) continue;
       for (let j = 0; j < inserts.length; j += IN_BATCH) await insertRows(ctx.trx, ctx.dialect, m2m.table, inserts.slice(j, j + IN_BATCH));

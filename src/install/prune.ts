@@ -5,6 +5,7 @@ import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { IDMAP_TABLE } from '../schema/bookkeeping.js';
+import type { InstallContext } from './context.js';
 import type { IntSet } from './int-collections.js';
 
 const IN_BATCH = 900;
@@ -17,7 +18,7 @@ export interface PruneOptions {
   plan: readonly ModelDef[];
   remoteId: number;
   remote: string;
-  /** Remote pks each planned model's fixture held (a full fetch). */
+  /** Remote pks each planned model still has (a full fetch's fixtures, or the origin's pk lists); called often. */
   seen: (model: ModelDef) => IntSet;
   isDryRun: boolean;
 }
@@ -26,6 +27,20 @@ async function inBatches<T>(ids: readonly number[], fn: (slice: number[]) => Pro
   const out: T[] = [];
   for (let i = 0; i < ids.length; i += IN_BATCH) out.push(await fn(ids.slice(i, i + IN_BATCH)));
   return out;
+}
+
+/**
+ * The prune phase (`--prune`): delete this origin's rows whose objects it no longer holds (the
+ * source's pk lists, or the pks its full fixtures held), and count them in the tallies.
+ */
+export async function pruneObjects(ctx: InstallContext): Promise<void> {
+  const { allPks } = ctx.source;
+  const seen = allPks ?? ((model: ModelDef) => ctx.tallies.get(model.name)!.seen);
+  const deleted = await pruneRemote({ ...ctx, seen });
+  for (const [name, n] of deleted) {
+    const tally = ctx.tallies.get(name);
+    if (tally) tally.deleted = n;
+  }
 }
 
 /**

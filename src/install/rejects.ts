@@ -1,9 +1,8 @@
-import type { DialectAdapter } from '../dialects/index.js';
 import { ModelInstallError } from '../errors.js';
-import type { AppManifest, ModelDef } from '../manifest/types.js';
+import type { ModelDef } from '../manifest/types.js';
+import type { InstallContext } from './context.js';
 import { decodeObject, ObjectProblem } from './decode-object.js';
 import { checkFixtureObject, wrapFixtureErrors } from './fixture-object.js';
-import type { IdMaps } from './id-map.js';
 
 /** One object left out by `--skip`, and why. */
 export interface Reject { model: string; pk: number | null; reason: string }
@@ -38,8 +37,21 @@ export class RejectSet {
   }
 }
 
+/**
+ * The `--skip` phase, before anything is written: find what must be left out, keep it in the
+ * context for the phases that follow, and list it.
+ */
+export async function leaveOutRejects(ctx: InstallContext): Promise<void> {
+  const rejects = await findRejects(ctx);
+  ctx.rejects = rejects;
+  for (const reject of rejects.reasons) {
+    ctx.rejectList.push(reject);
+    ctx.listed.add(`${reject.model}:${reject.pk}`);
+  }
+}
+
 /** Read every fixture once, without writing, and work out what `--skip` must leave out. */
-export async function findRejects(options: { manifest: AppManifest; plan: readonly ModelDef[]; dialect: DialectAdapter; remote: string; idMaps: IdMaps; objects: (model: ModelDef) => AsyncIterable<unknown[]> }): Promise<RejectSet> {
+export async function findRejects(options: Pick<InstallContext, 'manifest' | 'plan' | 'dialect' | 'remote' | 'idMaps' | 'source'>): Promise<RejectSet> {
   const { manifest, plan, dialect, idMaps } = options;
   const rejects = new RejectSet();
   const sent = new Map<string, Set<number>>();
@@ -50,7 +62,7 @@ export async function findRejects(options: { manifest: AppManifest; plan: readon
     const pks = new Set<number>();
     sent.set(model.name, pks);
     let position = 0;
-    for await (const chunk of wrapFixtureErrors(options.objects(model), options.remote, model)) for (const raw of chunk) {
+    for await (const chunk of wrapFixtureErrors(options.source.batches(model), options.remote, model)) for (const raw of chunk) {
       position++;
       let pk: number | null = null;
       try {

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
-import type { AppManifest, FkDef, ModelDef } from '../manifest/types.js';
+import type { FkDef, ModelDef } from '../manifest/types.js';
+import type { InstallContext } from './context.js';
 import { groupBy } from './group-by.js';
-import type { IdMaps } from './id-map.js';
+import { touched, unresolved } from './links.js';
 
 /** A foreign key whose target was not installed when its row was written. */
 export interface PendingFk {
@@ -14,29 +15,15 @@ export interface PendingFk {
   current: number | null | undefined;
 }
 
-/** Shared by rewire and m2m: how to report a change and an unresolvable reference. */
-export interface LinkContext {
-  trx: Knex.Transaction;
-  dialect: DialectAdapter;
-  manifest: AppManifest;
-  idMaps: IdMaps;
-  /** A row changed through its links: count it as updated and bump its root's last_modified. */
-  touched: (model: ModelDef, localId: number) => void;
-  /** A target the remote did not send: throws, or returns 'skip' to leave the link out. */
-  unresolved: (model: ModelDef, field: string, ownerPk: number, to: string, targetPk: number, isNullable: boolean) => 'skip';
-  /** Work everything out, write nothing. */
-  isDryRun: boolean;
-}
-
 /** Pairs per UPDATE ... CASE statement (3 bind parameters a pair). */
 const REWIRE_BATCH = 500;
 
 /**
- * Point every deferred FK at its target's local id, in bulk: one
- * `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)` per batch and column.
+ * The rewire phase: point every deferred FK of the context at its target's local id, in bulk:
+ * one `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)` per batch and column.
  */
-export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promise<void> {
-  for (const items of groupBy(ctx.pending, (p) => `${p.model.name}.${p.fk.name}`)) {
+export async function rewire(ctx: InstallContext): Promise<void> {
+  for (const items of groupBy(ctx.pendingFks, (p) => `${p.model.name}.${p.fk.name}`)) {
     const { model, fk } = items[0];
     const owners = await ctx.idMaps.of(model);
     const targetModel = ctx.manifest.models.get(fk.to)!;
@@ -46,13 +33,13 @@ export async function rewire(ctx: LinkContext & { pending: PendingFk[] }): Promi
       const ownerId = owners.get(p.ownerPk)!;
       let targetId: number | null | undefined = ctx.idMaps.lookup(targetModel, p.targetPk);
       if (targetId === undefined) {
-        ctx.unresolved(model, fk.name, p.ownerPk, fk.to, p.targetPk, fk.isNullable);
+        unresolved(ctx, model, fk.name, p.ownerPk, fk.to, p.targetPk, fk.isNullable);
         if (p.current !== undefined) continue;
         targetId = null;
       }
       if (p.current !== undefined && p.current !== null && Number(p.current) === targetId) continue;
       pairs.push([ownerId, targetId]);
-      ctx.touched(model, ownerId);
+      touched(ctx, model, ownerId);
     }
     if (!ctx.isDryRun) await updateByCase(ctx.trx, ctx.dialect, model.table, model.pk, fk.column, pairs);
   }

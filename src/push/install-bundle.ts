@@ -1,6 +1,7 @@
 import type { Database } from '../dialects/index.js';
 import { LockError } from '../errors.js';
 import { installObjects } from '../install/install.js';
+import { IntSet } from '../install/int-collections.js';
 import type { AppManifest } from '../manifest/types.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { planModels } from '../sync/plan.js';
@@ -52,10 +53,12 @@ export async function installBundle(options: { db: Database; manifest: AppManife
     const sent = new Set(Object.keys(bundle.fetched.models));
     const excluded = new Set([...manifest.models.keys()].filter((name) => !sent.has(name)));
     const plan = await planModels(manifest, excluded, trx, site.id);
+    const allPks = new Map([...bundle.pks].map(([model, pks]) => [model, IntSet.of(pks)]));
     const result = await installObjects({
       trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
       objects: (model) => readFixtureBatches(fixtureFile(bundle.dir, model.name)),
-      skip: true, prune: options.prune, present: (model) => bundle.pks.get(model.name),
+      allPks: (model) => allPks.get(model.name) ?? new IntSet(),
+      skip: true, prune: options.prune,
     });
     await setLastSync(trx, site.id, header.siteClock);
     await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m)).map((m) => [m.name, header.siteClock])));

@@ -3,6 +3,8 @@ import { ConfigError } from '../errors.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
+import type { InstanceInfo } from '../sources/http-client.js';
+import type { SyncRun, SyncTarget } from './run.js';
 
 /** Whether the database holds rows of `model` (at its own MTI level) that came from the remote. */
 async function hasRowsOf(knex: Knex | Knex.Transaction, manifest: AppManifest, model: ModelDef, remoteId: number): Promise<boolean> {
@@ -43,5 +45,12 @@ export async function planModels(manifest: AppManifest, excluded: ReadonlySet<st
     }
   }
   if (problems.length > 0) throw new ConfigError(`Cannot plan the sync:\n  ${problems.join('\n  ')}`);
+  return plan;
+}
+
+/** Phase 2, plan: the models this run syncs from the remote that served `info`, announced. */
+export async function planRun(run: SyncRun, target: SyncTarget, info: InstanceInfo): Promise<ModelDef[]> {
+  const plan = await planModels(run.manifest, run.excluded, target.trx, target.registered?.id, info.models);
+  run.emit({ type: 'plan', models: plan.map((m) => m.name) });
   return plan;
 }

@@ -1,11 +1,33 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import type { ModelCounts } from '../install/install.js';
+import type { InstallResult, ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
 import type { AppManifest } from '../manifest/types.js';
 import { RUN_TABLE } from '../schema/bookkeeping.js';
 import type { SyncResult } from './events.js';
+import type { Staged, SyncRun, SyncTarget } from './run.js';
+
+/** Phase 6, report: the run in the history table (unless it wrote nothing), and its result. */
+export async function reportRun(run: SyncRun, target: SyncTarget, staged: Staged, installed: InstallResult): Promise<SyncResult> {
+  const { options, manifest } = run;
+  const { endpoint, dir } = target;
+  const counts = installed.counts;
+  if (run.writes) await recordRun(run.db.knex, { startedAt: run.startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
+  return {
+    ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, staged.fetched.serverTime, dir, run.started),
+    timings: timings(run.marks),
+    disagreements: installed.disagreements,
+    ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
+  };
+}
+
+/** `--fetch-only` stops after the fetch: the lock is released (nothing was written) and the fetched counts reported. */
+export async function reportFetched(run: SyncRun, target: SyncTarget, staged: Staged): Promise<SyncResult> {
+  const { plan, fetched } = staged;
+  await run.db.dialect.finish(target.trx, run.lockKey, false);
+  return result('fetched', target.endpoint.hostname, run.manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, target.dir, run.started);
+}
 
 /** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
 export async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
@@ -13,6 +35,7 @@ export async function writeRejects(dir: string, remote: string, rejects: Reject[
   await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
 }
 
+/** A row of the run history (`remotesyncdb_run`), when that table exists: status, counts, error. */
 export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
   if (!(await knex.schema.hasTable(RUN_TABLE))) return;
   const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
@@ -39,10 +62,12 @@ export function timings(marks: Marks): Record<string, number> {
   return Object.fromEntries(Object.entries(out).filter((e): e is [string, number] => e[1] !== undefined));
 }
 
+/** Counts of a model nothing was installed for (a `--fetch-only` run): only its objects. */
 export function emptyCounts(model: string, objects: number): ModelCounts {
   return { model, objects, inserted: 0, updated: 0, unchanged: 0, skipped: 0, deleted: 0 };
 }
 
+/** The result of a run from its per-model counts (objects exclude the ones `--skip` left out). */
 export function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
   const skipped = models.reduce((n, c) => n + c.skipped, 0);
   return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };

@@ -1,13 +1,41 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { FetchError } from '../errors.js';
-import { fetchFixture, type FetchRecord, type RequestOptions } from '../sources/http-client.js';
+import { ConfigError, FetchError } from '../errors.js';
+import { fetchFixture, type FetchRecord, type InstanceInfo, type RequestOptions } from '../sources/http-client.js';
 import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
-import { fixtureFile, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
+import { fixtureFile, readFetchManifest, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import type { SyncEvent } from './events.js';
-import { isIncremental, modifiedAfterParam } from './watermarks.js';
+import { planModels } from './plan.js';
+import type { Staged, SyncRun, SyncTarget } from './run.js';
+import { isIncremental, modifiedAfterParam, readWatermarks } from './watermarks.js';
+
+/**
+ * Phase 3, fetch: the plan's fixtures into the run's work dir, incrementally where watermarks
+ * allow (deletions show only in full fixtures: `--full` and `--prune` fetch everything).
+ */
+export async function fetchStaged(run: SyncRun, target: SyncTarget, plan: ModelDef[], info: InstanceInfo): Promise<FetchManifest> {
+  const { options, manifest } = run;
+  const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(target.trx, target.registered?.id, manifest.app);
+  return fetchAll(target.endpoint, manifest, plan, target.dir, info.serverTime, watermarks, { ...options.http, token: target.token }, run.emit);
+}
+
+/**
+ * `--resume`, instead of phases 1 to 3: plan, and take the fixtures a `--fetch-only` run staged,
+ * each checked against its fetch record, never contacting the remote.
+ */
+export async function resumeStaged(run: SyncRun, target: SyncTarget): Promise<Staged> {
+  const { endpoint, dir, trx, registered } = target;
+  const staged = await readFetchManifest(dir);
+  if (!staged) throw new ConfigError(`--resume: nothing staged for ${endpoint.hostname} (${run.manifest.app}) in ${dir}; run with --fetch-only first`);
+  run.emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
+  const plan = await planModels(run.manifest, run.excluded, trx, registered?.id);
+  await verifyStaged(dir, staged, plan, endpoint.hostname);
+  const partial = plan.find((m) => staged.models[m.name]?.modifiedAfter);
+  if (run.options.prune && partial) throw new ConfigError(`--prune needs full fixtures, but ${partial.name} was fetched incrementally; fetch again with -f -F`);
+  return { plan, fetched: staged };
+}
 
 /** Fixtures downloaded at once. */
 const FETCH_CONCURRENCY = 3;

@@ -1,22 +1,13 @@
-import path from 'node:path';
 import type { Knex } from 'knex';
-import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
-import { connectDatabase, type Database } from '../dialects/index.js';
-import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
-import { checkTcp, getInstanceInfo, type RequestOptions } from '../sources/http-client.js';
-import { parseRemote, type RemoteEndpoint } from '../sources/remote-endpoint.js';
-import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../sources/work-dir.js';
-import { installObjects, type InstallResult } from '../install/install.js';
-import { ensureSchema } from '../schema/ensure-schema.js';
-import { loadManifest } from '../manifest/load-manifest.js';
-import { dependencyOrder } from '../manifest/order.js';
-import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { RemoteSyncError } from '../errors.js';
+import type { RequestOptions } from '../sources/http-client.js';
+import { checkRemote } from './check.js';
 import type { SyncEvent, SyncResult } from './events.js';
-import { checkExcludes, planModels } from './plan.js';
-import { findRemote, registerRemote, setLastSync, type RemoteRow } from './registry.js';
-import { emptyCounts, recordRun, result, timings, writeRejects, type Marks } from './report.js';
-import { fetchAll, verifyStaged } from './stage.js';
-import { isIncremental, readWatermarks, writeWatermarks } from './watermarks.js';
+import { installStaged } from './install-staged.js';
+import { planRun } from './plan.js';
+import { recordRun, reportFetched, reportRun } from './report.js';
+import { findTarget, lock, prepare, startRun, type Staged } from './run.js';
+import { fetchStaged, resumeStaged } from './stage.js';
 
 /** Options of one sync run (the CLI's flags, already parsed). */
 export interface SyncOptions {
@@ -56,174 +47,38 @@ export interface SyncOptions {
   onQuery?: (sql: string) => void;
 }
 
-const LOCK_WAIT_MS = 10_000;
-
 /**
- * One sync run, DESIGN §6: prepare, check, plan, fetch, install in ONE transaction, report.
- * Throws a RemoteSyncError (with its exit code) on failure; the database is then as it was.
+ * One sync run, DESIGN §6, as the list of its phases: prepare, check, plan, fetch, then backup
+ * and install in ONE transaction, report. Throws a RemoteSyncError (with its exit code) on
+ * failure; the database is then as it was.
  */
 export async function sync(options: SyncOptions): Promise<SyncResult> {
-  const started = Date.now();
-  const startedAt = new Date().toISOString();
-  const marks: Marks = {};
-  const emitOuter = options.emit ?? (() => {});
-  // Phase boundaries, for the timings of the result (`npm run bench` reads them).
-  const emit = (event: SyncEvent) => {
-    if (event.type === 'phase') marks[event.phase] ??= Date.now();
-    else if (event.type === 'rewiring') marks.rewire = Date.now();
-    else if (event.type === 'model-installing') marks.insert ??= Date.now();
-    emitOuter(event);
-  };
-  // Everything checkable without network or database first: exit 2 before any access.
-  const manifest = loadManifest(options.app);
-  dependencyOrder(manifest);
-  const excluded = checkExcludes(manifest, options.exclude ?? []);
-  if (options.resume && options.fetchOnly) throw new ConfigError('--resume and --fetch-only exclude each other');
-  let guess: RemoteEndpoint | undefined;
-  let guessError: unknown;
-  try {
-    guess = parseRemote(options.remote, options.port);
-  } catch (error) {
-    // Not host-shaped: it may still be the name of a registered remote (looked up below).
-    if (options.port !== undefined || !(error instanceof ConfigError)) throw error;
-    guessError = error;
-  }
-  const workDir = options.workDir ?? defaultWorkDir();
-  const db = await connectDatabase(options.db);
-  const onQuery = options.onQuery;
-  if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
-  const writes = !options.fetchOnly && !options.dryRun;
-  // A -r that is no host may still be a registered name: look before touching anything else.
-  if (!guess && !(await findRemote(db.knex, manifest.registry, undefined, options.remote, false).catch(() => undefined))) {
-    await db.knex.destroy();
-    throw guessError;
-  }
-  let remoteLabel = guess?.hostname ?? options.remote;
+  const run = await startRun(options);
+  const { db, manifest } = run;
+  let remoteLabel = run.guess?.hostname ?? options.remote;
   let trx: Knex.Transaction | undefined;
-  const lockKey = `sync:${manifest.app}`;
   try {
-    if (writes) {
-      emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
-      await prepareSchema(db, manifest, options.lockWaitMs ?? LOCK_WAIT_MS);
-    }
-    // One run at a time, from before the fetch (which rewrites the staged files) to the commit.
-    // The transaction opened here is the install's; a fetch-only or dry run rolls it back.
+    if (run.writes) await prepare(run);
     trx = await db.knex.transaction(db.dialect.transactionConfig);
-    if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
-      throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
+    await lock(run, trx);
+    const target = await findTarget(run, trx);
+    remoteLabel = target.endpoint.hostname;
+    let staged: Staged;
+    if (options.resume) staged = await resumeStaged(run, target);
+    else {
+      const info = await checkRemote(run, target);
+      const plan = await planRun(run, target, info);
+      staged = { plan, fetched: await fetchStaged(run, target, plan, info) };
+      if (options.fetchOnly) return await reportFetched(run, target, staged);
     }
-    const registered = await findRemote(trx, manifest.registry, guess?.hostname, options.remote, options.port !== undefined);
-    if (!guess && !registered) throw guessError;
-    const endpoint = registered && registered.hostname !== guess?.hostname
-      ? parseRemote(`${registered.is_tls || guess?.isTls ? 'https://' : ''}${registered.hostname}`)
-      : registered?.is_tls && !guess!.isTls ? parseRemote(`https://${registered.hostname}`) : guess!;
-    remoteLabel = endpoint.hostname;
-    const dir = stageDir(workDir, endpoint.hostname, manifest.app);
-    const token = options.token ?? options.tokenFor?.(endpoint.hostname);
-
-    let fetched: FetchManifest;
-    let plan: ModelDef[];
-    if (options.resume) {
-      const staged = await readFetchManifest(dir);
-      if (!staged) throw new ConfigError(`--resume: nothing staged for ${endpoint.hostname} (${manifest.app}) in ${dir}; run with --fetch-only first`);
-      emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
-      plan = await planModels(manifest, excluded, trx, registered?.id);
-      await verifyStaged(dir, staged, plan, endpoint.hostname);
-      const partial = plan.find((m) => staged.models[m.name]?.modifiedAfter);
-      if (options.prune && partial) throw new ConfigError(`--prune needs full fixtures, but ${partial.name} was fetched incrementally; fetch again with -f -F`);
-      fetched = staged;
-    } else {
-      emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
-      await checkTcp(endpoint, options.http?.connectTimeoutMs);
-      const info = await getInstanceInfo(endpoint, { ...options.http, token });
-      if (info.app !== manifest.app) {
-        throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
-      }
-      emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
-      plan = await planModels(manifest, excluded, trx, registered?.id, info.models);
-      emit({ type: 'plan', models: plan.map((m) => m.name) });
-      // Deletions show only in full fixtures: --prune fetches everything.
-      const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, { ...options.http, token }, emit);
-      if (options.fetchOnly) {
-        await db.dialect.finish(trx, lockKey, false);
-        return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
-      }
-    }
-
-    emit({ type: 'phase', phase: 'install', message: `Installing ${plan.length} fixtures into ${db.display}` });
-    const installed = await installInTransaction(trx, db, manifest, plan, endpoint, registered, dir, fetched, options, emit, marks, lockKey);
-    const counts = installed.counts;
-    if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
-    return {
-      ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started),
-      timings: timings(marks),
-      disagreements: installed.disagreements,
-      ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
-    };
+    const installed = await installStaged(run, target, staged);
+    return await reportRun(run, target, staged, installed);
   } catch (error) {
-    if (trx && !trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
-    if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
+    if (trx && !trx.isCompleted()) await db.dialect.finish(trx, run.lockKey, false).catch(() => {});
+    if (run.writes) await recordRun(db.knex, { startedAt: run.startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
   } finally {
     await db.knex.destroy();
-  }
-}
-
-/**
- * Prepare (create what is missing) even when another first sync prepares the same database at
- * the same moment: a table the other one created first is simply there on the next look.
- */
-async function prepareSchema(db: Database, manifest: AppManifest, waitMs: number): Promise<void> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      await ensureSchema(db.knex, db.dialect, manifest, 'error');
-      return;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : '';
-      const isRace = /already exists|duplicate key value|SQLITE_BUSY|database is locked/i.test(message) || (error as { code?: string }).code === 'SQLITE_BUSY';
-      if (!isRace || error instanceof RemoteSyncError) throw error;
-      if (Date.now() > deadline) throw new LockError(`Another sync is preparing ${db.display}; try again when it has finished`, { cause: error });
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-async function installInTransaction(trx: Knex.Transaction, db: Database, manifest: AppManifest, plan: ModelDef[], endpoint: RemoteEndpoint, registered: RemoteRow | undefined, dir: string, fetched: FetchManifest, options: SyncOptions, emit: (e: SyncEvent) => void, marks: Marks, lockKey: string): Promise<InstallResult> {
-  const isDryRun = options.dryRun === true;
-  try {
-    // A dry run only reads: no backup, no registration; the transaction is rolled back.
-    let backup: string | undefined;
-    if (!options.noBackups && !isDryRun) {
-      backup = await writeBackup(trx, db.dialect, manifest, path.join(dir, 'backups'));
-      emit({ type: 'backup', file: backup });
-    }
-    let remote = registered;
-    if (!remote && !isDryRun) {
-      remote = await registerRemote(trx, manifest.registry, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls });
-      emit({ type: 'remote-registered', remote: endpoint.hostname });
-    }
-    const result = await installObjects({
-      trx, dialect: db.dialect, manifest, plan, remoteId: remote?.id, remote: endpoint.hostname,
-      objects: (model) => readFixtureBatches(fixtureFile(dir, model.name)),
-      skip: options.skip, isDryRun, prune: options.prune, emit,
-    });
-    if (remote && !isDryRun) {
-      if (fetched.serverTime) await setLastSync(trx, remote.id, fetched.serverTime);
-      const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
-      await writeWatermarks(trx, remote.id, manifest.app, watermarks);
-    }
-    marks.commit = Date.now();
-    await db.dialect.finish(trx, lockKey, !isDryRun);
-    marks.done = Date.now();
-    if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
-    if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
-    return result;
-  } catch (error) {
-    if (!isDryRun) emit({ type: 'rolled-back', error });
-    if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
-    throw error;
   }
 }
 

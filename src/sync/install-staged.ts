@@ -1,0 +1,66 @@
+import path from 'node:path';
+import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
+import { installObjects, type InstallResult } from '../install/install.js';
+import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
+import { registerRemote, setLastSync, type RemoteRow } from './registry.js';
+import { writeRejects } from './report.js';
+import type { Staged, SyncRun, SyncTarget } from './run.js';
+import { isIncremental, writeWatermarks } from './watermarks.js';
+
+/**
+ * Phases 4 and 5 in the run's transaction: backup, install (registering a new remote), the
+ * remote's clock as `last_sync` and watermarks, commit. On any failure the transaction is
+ * rolled back ("rolled-back" is reported) and the error rethrown. A dry run only reads: no
+ * backup, no registration, and the transaction is rolled back.
+ */
+export async function installStaged(run: SyncRun, target: SyncTarget, staged: Staged): Promise<InstallResult> {
+  const { db, options } = run;
+  const { trx, endpoint, dir } = target;
+  const isDryRun = options.dryRun === true;
+  run.emit({ type: 'phase', phase: 'install', message: `Installing ${staged.plan.length} fixtures into ${db.display}` });
+  try {
+    const backup = isDryRun ? undefined : await backupTables(run, target);
+    const remote = target.registered ?? (isDryRun ? undefined : await register(run, target));
+    const result = await installObjects({
+      trx, dialect: db.dialect, manifest: run.manifest, plan: staged.plan, remoteId: remote?.id, remote: endpoint.hostname,
+      objects: (model) => readFixtureBatches(fixtureFile(dir, model.name)),
+      skip: options.skip, isDryRun, prune: options.prune, emit: run.emit,
+    });
+    if (remote && !isDryRun) await recordClock(run, target, staged, remote);
+    run.marks.commit = Date.now();
+    await db.dialect.finish(trx, run.lockKey, !isDryRun);
+    run.marks.done = Date.now();
+    if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
+    if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+    return result;
+  } catch (error) {
+    if (!isDryRun) run.emit({ type: 'rolled-back', error });
+    if (!trx.isCompleted()) await db.dialect.finish(trx, run.lockKey, false).catch(() => {});
+    throw error;
+  }
+}
+
+/** Phase 4, backup (unless `-N`): a snapshot of the app's and bookkeeping tables; returns its file. */
+async function backupTables(run: SyncRun, target: SyncTarget): Promise<string | undefined> {
+  if (run.options.noBackups) return undefined;
+  const backup = await writeBackup(target.trx, run.db.dialect, run.manifest, path.join(target.dir, 'backups'));
+  run.emit({ type: 'backup', file: backup });
+  return backup;
+}
+
+/** A remote not registered yet is registered inside the install's transaction (`--resume` knows no ip address). */
+async function register(run: SyncRun, target: SyncTarget): Promise<RemoteRow> {
+  const { endpoint } = target;
+  const remote = await registerRemote(target.trx, run.manifest.registry, { hostname: endpoint.hostname, ipAddress: run.options.resume ? null : endpoint.host, isTls: endpoint.isTls });
+  run.emit({ type: 'remote-registered', remote: endpoint.hostname });
+  return remote;
+}
+
+/** `last_sync` and the watermarks of the incremental models, from the remote's clock. */
+async function recordClock(run: SyncRun, target: SyncTarget, staged: Staged, remote: RemoteRow): Promise<void> {
+  const { manifest } = run;
+  const { plan, fetched } = staged;
+  if (fetched.serverTime) await setLastSync(target.trx, remote.id, fetched.serverTime);
+  const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
+  await writeWatermarks(target.trx, remote.id, manifest.app, watermarks);
+}
