@@ -7,9 +7,8 @@ import { installObjects, type Decide, type InstallOptions, type InstallResult } 
 import { IntSet } from '../../src/install/int-collections.js';
 import { fixtureModelKey, loadManifest } from '../../src/manifest/load-manifest.js';
 import type { ModelDef } from '../../src/manifest/types.js';
-import { REGISTRY_TABLE } from '../../src/schema/bookkeeping.js';
 import { planModels } from '../../src/sync/plan.js';
-import { registerRemote } from '../../src/sync/registry.js';
+import { findRemote, registerRemote } from '../../src/sync/registry.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 
 // The install's hooks for push and exchange (STYLE "One engine, three directions"): another
@@ -34,7 +33,7 @@ async function install(url: string, objects: Fixture[], extra: Partial<InstallOp
   try {
     const trx = await db.knex.transaction(db.dialect.transactionConfig);
     try {
-      const site = (await trx(REGISTRY_TABLE).where({ hostname: 'site-a' }).first()) ?? (await registerRemote(trx, { hostname: 'site-a', ipAddress: null }));
+      const site = (await findRemote(trx, manifest.registry, 'site-a', 'site-a', true)) ?? (await registerRemote(trx, manifest.registry, { hostname: 'site-a', ipAddress: null }));
       const result = await installObjects({ trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: 'site-a', objects: (model) => batchesOf(objects, model), ...extra });
       await trx.commit();
       return result;

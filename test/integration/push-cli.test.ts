@@ -144,3 +144,37 @@ describe.each(dialects)('push between processes, centre on %s', (dialect) => {
     }
   });
 });
+
+describe('push --every', () => {
+  it('reports a centre that is down and keeps going; a refused token stops it with exit 2', async () => {
+    const site = await createDatabase('sqlite');
+    await loaddata({ app: 'hcore', db: site.url, files: [SAMPLE_FIXTURE] });
+    const port = await freePort();
+    const dir = tmpdir('rsdb-every-');
+    try {
+      const child = spawn(process.execPath, [BIN, 'push', '--to', `127.0.0.1:${port}`, '--db', site.url, '-e', 'UserProfile', '-w', dir, '--every', '10s', '--retries', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, REMOTESYNCDB_PUSH_TOKEN: 'rsp_x' } });
+      let err = '';
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      await new Promise<void>((resolve) => child.stderr.on('data', (c) => {
+        err += c;
+        if (err.includes('ECONNREFUSED')) resolve();
+      }));
+      expect(child.exitCode).toBe(null);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+
+      const centre = await createDatabase('sqlite');
+      const server = await startCentre(centre.url, port);
+      try {
+        const refused = await runBin(['push', '--to', `127.0.0.1:${port}`, '--db', site.url, '-e', 'UserProfile', '-w', dir, '--every', '10s'], { env: { REMOTESYNCDB_PUSH_TOKEN: 'rsp_wrong' } });
+        expect(refused.code).toBe(2);
+        expect(refused.err).toContain('refused the push token (401)');
+      } finally {
+        await stop(server);
+        await centre.drop();
+      }
+    } finally {
+      await site.drop();
+    }
+  });
+});
