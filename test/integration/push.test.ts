@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { loaddata } from '../../src/admin/loaddata.js';
@@ -22,6 +23,8 @@ const dialects = await availableDialects();
 const manifest = loadManifest('hcore');
 const SAMPLE_OBJECTS = 461;
 const tmpdir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
+/** Real Enhydris payloads, from ../shared beside the project (skipped cleanly when absent). */
+const REALDATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/realdata/enhydris');
 
 /** The centre's app tables and registry as digests, without the tool's per-remote clock. */
 async function appDigests(url: string) {
@@ -160,6 +163,9 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
     expect(error).toBeInstanceOf(PushRefusedError);
     expect((error as Error).message).toMatch(/clock .* is behind .*Gentity up to 2100-01-01T00:00:00Z.*push --full/);
     expect(await appDigests(centre.url)).toEqual(before);
+    // The clock set right (here: the watermark back in the past), the next push goes through.
+    await withDb(centre.url, (db) => db.knex(WATERMARK_TABLE).where({ model: 'Gentity' }).update({ server_time: '2000-01-01T00:00:00Z' }));
+    expect((await run()).ack.written).toBe(0);
   });
 
   it('takes eight sites pushing at once: all succeed, every copy right', async () => {
@@ -175,6 +181,37 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
       for (const [i, s] of sites.entries()) expect(await assertIsomorphic(s.db.url, centre.url, manifest, `site/crowd${i}`)).toBe(SAMPLE_OBJECTS);
     } finally {
       await Promise.all(sites.map((s) => s.db.drop()));
+    }
+  });
+
+  it('brings rows sharing one last_modified second across two bundles, each once', async () => {
+    const first = await run();
+    const second = first.ack.siteClock.replace('T', ' ').replace('Z', '');
+    // Written after the push but stamped in the very second its bundle was cut.
+    await withDb(site.url, (db) => db.knex('hcore_gentity').where({ id: 7 }).update({ name: 'Same second', last_modified: second }));
+    const next = await run();
+    expect(next.ack.written).toBe(1);
+    expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+  });
+});
+
+describe.skipIf(!existsSync(REALDATA))('push of a site the application wrote (real Enhydris payloads)', () => {
+  it('gives the centre an isomorphic copy of dbsync-testdata-2010.json, on every database', async () => {
+    for (const dialect of dialects) {
+      const site = await createDatabase('sqlite');
+      const centre = await createDatabase(dialect);
+      await loaddata({ app: 'hcore', db: site.url, files: [path.join(REALDATA, 'dbsync-testdata-2010.json')] });
+      const { token } = await addSite({ db: centre.url, app: 'hcore', name: 'enhydris' });
+      const server = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true });
+      try {
+        const result = await push({ to: `http://127.0.0.1:${server.port}`, app: 'hcore', db: site.url, exclude: ['UserProfile'], token, workDir: tmpdir('rsdb-pushreal-') });
+        expect(result.ack.objects, dialect).toBe(32);
+        expect(await assertIsomorphic(site.url, centre.url, manifest, 'site/enhydris'), dialect).toBe(32);
+      } finally {
+        await server.close();
+        await site.drop();
+        await centre.drop();
+      }
     }
   });
 });
