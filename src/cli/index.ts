@@ -60,6 +60,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   };
   const appOf = (args: Record<string, unknown>) => (args.app as string | undefined) ?? configOf(args).app ?? 'hcore';
   const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || configOf(args).db || DEFAULT_DB;
+  const workDirOf = (args: Record<string, unknown>) => (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || configOf(args).workDir;
   const run = (handler: (args: Record<string, unknown>) => Promise<number | void>) => async (args: Record<string, unknown>) => {
     const r = rendererFor(args);
     try {
@@ -164,7 +165,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const config = configOf(args);
         const base = {
           db: dbOf(args),
-          workDir: (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || config.workDir,
+          workDir: workDirOf(args),
           fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']),
           full: Boolean(args.full) || Boolean(args.repair), prune: Boolean(args.prune) || Boolean(args.repair),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
@@ -261,10 +262,13 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         } else io.stdout.write(text);
       }))
     .command('restore <file>', 'Bring the app and bookkeeping tables back to a backup taken before a sync', (y) =>
-      common(y),
+      common(y)
+        .option('force', { type: 'boolean', describe: 'Restore a backup taken from another database (refused otherwise)' })
+        .option('work-dir', { alias: 'w', type: 'string', describe: 'Work dir: the tables as they were before the restore are saved in <work dir>/<database>/before-restore/' }),
       run(async (args) => {
         // -a overrides the manifest recorded in the backup.
-        const r = await restore({ file: String(args.file), db: dbOf(args), app: args.app as string | undefined });
+        const r = await restore({ file: String(args.file), db: dbOf(args), app: args.app as string | undefined, force: Boolean(args.force), workDir: workDirOf(args) });
+        renderer.info(`Saved the tables as they were in ${r.snapshot} (restore it to undo).`, 0);
         renderer.info(`Restored ${r.rows} row(s) in ${r.tables} table(s) from ${args.file}.`, 0);
       }))
     .command('history', 'Show recent sync runs', (y) =>

@@ -62,6 +62,7 @@ export class Renderer {
       case 'remote-up': return this.info(`Remote host is up: ${event.remote} serves ${event.app}${event.instance ? ` (instance ${event.instance})` : ''}`);
       case 'remote-registered': return this.info(`Registered new remote ${event.remote}`);
       case 'backup': return this.info(`Backup of the tables before the install: ${event.file} (remotesyncdb restore FILE brings it back)`);
+      case 'backup-discarded': return this.info(`Nothing changed: backup ${event.file} not kept (the older backups stay)`);
       case 'plan': return this.info(`Plan: ${event.models.join(', ')}`, 2);
       case 'model-fetched': return this.info(`  fetched ${event.model}: ${event.objects} objects, ${kb(event.bytes)}${event.modifiedAfter ? ` (modified after ${event.modifiedAfter})` : ''}`);
       case 'model-installing': return this.info(`  installing ${event.model}`, 2);

@@ -8,6 +8,8 @@ export type SyncEvent =
   | { type: 'remote-up'; remote: string; app: string; instance: string }
   | { type: 'remote-registered'; remote: string }
   | { type: 'backup'; file: string }
+  /** The run changed no app row: its backup was removed, so that the older ones are not rotated out. */
+  | { type: 'backup-discarded'; file: string }
   | { type: 'plan'; models: string[] }
   | { type: 'model-fetched'; model: string; bytes: number; objects: number; modifiedAfter?: string }
   | { type: 'rolled-back'; error: unknown };

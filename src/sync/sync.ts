@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
@@ -6,7 +7,8 @@ import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
 import { checkTcp, getInstanceInfo, type RequestOptions } from '../sources/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../sources/remote-endpoint.js';
 import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../sources/work-dir.js';
-import { installObjects, type InstallResult } from '../install/install.js';
+import { targetIdentity } from '../sources/target-identity.js';
+import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
@@ -119,7 +121,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       ? parseRemote(`${registered.is_tls || guess?.isTls ? 'https://' : ''}${registered.hostname}`)
       : registered?.is_tls && !guess!.isTls ? parseRemote(`https://${registered.hostname}`) : guess!;
     remoteLabel = endpoint.hostname;
-    const dir = stageDir(workDir, endpoint.hostname, manifest.app);
+    const dir = stageDir(workDir, options.db, endpoint.hostname, manifest.app);
     const token = options.token ?? options.tokenFor?.(endpoint.hostname);
 
     let fetched: FetchManifest;
@@ -197,7 +199,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     // A dry run only reads: no backup, no registration; the transaction is rolled back.
     let backup: string | undefined;
     if (!options.noBackups && !isDryRun) {
-      backup = await writeBackup(trx, db.dialect, manifest, path.join(dir, 'backups'));
+      backup = await writeBackup(trx, db.dialect, manifest, path.join(dir, 'backups'), targetIdentity(options.db));
       emit({ type: 'backup', file: backup });
     }
     let remote = registered;
@@ -218,14 +220,23 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     marks.commit = Date.now();
     await db.dialect.finish(trx, lockKey, !isDryRun);
     marks.done = Date.now();
-    if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
-    if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+    if (options.skip && !isDryRun) await writeRejects(dir, endpoint.hostname, result.rejects);
+    if (backup && !hasChanged(result.counts) && registered) {
+      // Nothing changed: this backup equals the previous one; keeping it would rotate out an older, useful one.
+      await rm(backup, { force: true });
+      emit({ type: 'backup-discarded', file: backup });
+    } else if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
     return result;
   } catch (error) {
     if (!isDryRun) emit({ type: 'rolled-back', error });
     if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
     throw error;
   }
+}
+
+/** Whether a run wrote any app row (watermarks and last_sync move on every run and do not count). */
+function hasChanged(counts: readonly ModelCounts[]): boolean {
+  return counts.some((c) => c.inserted + c.updated + c.deleted > 0);
 }
 
 export { RemoteSyncError };

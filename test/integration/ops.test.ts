@@ -1,3 +1,4 @@
+import { targetDirName } from '../../src/sources/target-identity.js';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,7 +29,7 @@ describe.each(dialects)('operations on %s', (dialect) => {
   const hostname = () => `127.0.0.1:${source.port}`;
   const run = (extra: Partial<Parameters<typeof sync>[0]> = {}) =>
     sync({ app: 'hcore', remote: '127.0.0.1', port: source.port, exclude: ['UserProfile'], db: target.url, workDir, ...extra });
-  const stageDir = () => path.join(workDir, `127.0.0.1_${source.port}`, 'hcore');
+  const stageDir = () => path.join(workDir, targetDirName(target.url), `127.0.0.1_${source.port}`, 'hcore');
 
   beforeAll(async () => {
     source = await startInstance({ files: [SAMPLE_FIXTURE] });
