@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { openDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { getModel, loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
@@ -15,7 +15,7 @@ export async function dumpdata(options: DumpDataOptions): Promise<number> {
   const unknown = (wanted ?? []).filter((name) => !getModel(manifest, name));
   if (unknown.length > 0) throw new ConfigError(`dumpdata: unknown model(s) ${unknown.join(', ')} in app ${manifest.app}`);
   const models = dependencyOrder(manifest).filter((m) => (wanted ? wanted.includes(m.name) : !m.isPrivate));
-  const db = openDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   const write = (text: string) => (options.out.write(text) ? Promise.resolve() : new Promise<void>((r) => options.out.once('drain', () => r())));
   let count = 0;
   try {

@@ -1,4 +1,4 @@
-import { openDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { RUN_TABLE } from '../schema/bookkeeping.js';
 
 /** One recorded sync run. */
@@ -16,7 +16,7 @@ export interface RunRow {
 
 /** The most recent runs first (`remotesyncdb history`). */
 export async function history(options: { db?: string; limit?: number; remote?: string }): Promise<RunRow[]> {
-  const db = openDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   try {
     if (!(await db.knex.schema.hasTable(RUN_TABLE))) return [];
     let query = db.knex(RUN_TABLE).select('*').orderBy('id', 'desc').limit(options.limit ?? 20);

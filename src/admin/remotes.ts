@@ -1,4 +1,4 @@
-import { openDatabase } from '../dialects/index.js';
+import { connectExistingDatabase, openDatabase } from '../dialects/index.js';
 import { ConfigError, databaseMessage } from '../errors.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
@@ -24,7 +24,7 @@ export async function addRemote(options: AddRemoteOptions): Promise<RemoteRow> {
 
 /** The registered remotes. */
 export async function getRemotes(options: { db?: string }): Promise<RemoteRow[]> {
-  const db = openDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   try {
     return await listRemotes(db.knex);
   } finally {

@@ -17,7 +17,7 @@ import { PACKAGE_DIR } from '../manifest/load-manifest.js';
 import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
 import { exitCodeOf, EXIT } from './exit-codes.js';
-import { fleetRemotes, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
+import { fleetRemotes, fleetTokenHint, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
 import { inspect } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
 import { list, readCa, readLines } from './args.js';
@@ -170,6 +170,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           full: Boolean(args.full) || Boolean(args.repair), prune: Boolean(args.prune) || Boolean(args.repair),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
           tokenFor: (hostname: string) => tokenFor(hostname, io.env, config),
+          tokenHintFor: fleetTokenHint(config, io.env),
           http: {
             idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), maxFixtureBytes: args['max-fixture-bytes'] as number,
             ...(args.ca ? { ca: readCa(args.ca as string) } : {}),

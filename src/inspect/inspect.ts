@@ -1,4 +1,4 @@
-import { connectDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { IDENTIFIER } from '../manifest/types.js';
 import { buildManifest, type InspectResult } from './build-manifest.js';
@@ -27,7 +27,7 @@ export interface InspectOptions {
 export async function inspect(options: InspectOptions): Promise<InspectResult> {
   if (!IDENTIFIER.test(options.app)) throw new ConfigError(`inspect: app "${options.app}" must be an identifier like "hcore"`);
   if (options.label !== undefined && !IDENTIFIER.test(options.label)) throw new ConfigError(`inspect: label "${options.label}" must be an identifier`);
-  const db = await connectDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   try {
     const tables = await catalogFor(db.dialect.name).readTables(db.knex);
     return buildManifest(tables, { app: options.app, label: options.label, tables: options.tables, source: db.display });

@@ -285,7 +285,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   await rewire({ trx, dialect, manifest, idMaps, pending: pendingFks, touched, unresolved, isDryRun });
   await linkM2m({ trx, dialect, manifest, idMaps, pending: pendingM2m, touched, unresolved, isDryRun });
   await placeholders.removeAll();
-  if (options.prune) {
+  // A remote not registered here yet (a dry run into a fresh database) has no rows to prune.
+  if (options.prune && options.remoteId !== undefined) {
     const deleted = await pruneRemote({ trx, dialect, manifest, plan, remoteId, remote, isDryRun, seen: (m) => tallies.get(m.name)!.seen });
     for (const [name, n] of deleted) {
       const tally = tallies.get(name);

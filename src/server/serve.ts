@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import { connectDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { ConfigError } from '../errors.js';
 import { createHandler } from './create-handler.js';
@@ -34,7 +34,7 @@ export interface ServeResult {
 /** Serve a database as a remote instance until `close()`. */
 export async function serve(options: ServeOptions): Promise<ServeResult> {
   const manifest = loadManifest(options.app);
-  const db = await connectDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   // Read-only: serve never creates or alters anything. A model whose table is missing answers 404.
   const missing: string[] = [];
   try {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
-import { FetchError } from '../errors.js';
+import { ConfigError, FetchError } from '../errors.js';
 import { fetchFixture, type FetchRecord, type RequestOptions } from '../sources/http-client.js';
 import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
 import { fixtureFile, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
@@ -52,7 +52,8 @@ export async function verifyStaged(dir: string, staged: FetchManifest, plan: Mod
     const record: FetchRecord | undefined = staged.models[model.name];
     const file = fixtureFile(dir, model.name);
     const refuse = (why: string): never => {
-      throw new FetchError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { meta: { remote, model: model.name, file } });
+      // A refusal before anything is installed: the staged input is not what was fetched (exit 2).
+      throw new ConfigError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { code: 'E_STAGED', meta: { remote, model: model.name, file } });
     };
     if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
     const info = await stat(file).catch(() => undefined);

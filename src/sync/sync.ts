@@ -1,10 +1,11 @@
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
-import { connectDatabase, type Database } from '../dialects/index.js';
-import { ConfigError, LockError, RemoteSyncError } from '../errors.js';
-import { checkTcp, getInstanceInfo, type RequestOptions } from '../sources/http-client.js';
+import { connectDatabase, databaseExists, DEFAULT_DB, type Database } from '../dialects/index.js';
+import { ConfigError, LockError, maskSecrets, RemoteSyncError } from '../errors.js';
+import { checkTcp, getInstanceInfo, type InstanceInfo, type RequestOptions } from '../sources/http-client.js';
 import { parseRemote, type RemoteEndpoint } from '../sources/remote-endpoint.js';
 import { defaultWorkDir, fixtureFile, readFetchManifest, readFixtureBatches, stageDir, type FetchManifest } from '../sources/work-dir.js';
 import { targetIdentity } from '../sources/target-identity.js';
@@ -40,6 +41,8 @@ export interface SyncOptions {
   token?: string;
   /** The token for a remote's identity `host[:port]`, when `token` is not given (per-remote tokens of the config file). */
   tokenFor?: (hostname: string) => string | undefined;
+  /** Where the token for a remote is expected, for the message of a 401/403 (the config's tokenEnv). */
+  tokenHintFor?: (hostname: string) => string;
   /** `-s`: leave out objects that cannot be installed, and what depends on them, listing them in rejects.txt. */
   skip?: boolean;
   /** `-N`: no snapshot before the install. */
@@ -92,19 +95,48 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     guessError = error;
   }
   const workDir = options.workDir ?? defaultWorkDir();
-  const db = await connectDatabase(options.db);
-  const onQuery = options.onQuery;
-  if (onQuery) db.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
   const writes = !options.fetchOnly && !options.dryRun;
+  // A SQLite file that does not exist yet: a dry run or a fetch-only run reads it as the empty
+  // database it is (in memory: no file appears); a sync creates it only once the remote answered.
+  const isAbsent = !databaseExists(options.db);
+  const open = async (): Promise<Database> => {
+    const opened = isAbsent && !writes ? { ...(await connectDatabase(':memory:')), display: maskSecrets(options.db ?? DEFAULT_DB) } : await connectDatabase(options.db);
+    const onQuery = options.onQuery;
+    if (onQuery) opened.knex.on('query', (q: { sql: string }) => onQuery(q.sql));
+    return opened;
+  };
+  let db: Database | undefined = isAbsent && writes && !options.resume ? undefined : await open();
   // A -r that is no host may still be a registered name: look before touching anything else.
-  if (!guess && !(await findRemote(db.knex, undefined, options.remote, false).catch(() => undefined))) {
-    await db.knex.destroy();
+  const named = db ? await findRemote(db.knex, guess?.hostname, options.remote, options.port !== undefined).catch(() => undefined) : undefined;
+  if (!guess && !named) {
+    await db?.knex.destroy();
     throw guessError;
   }
-  let remoteLabel = guess?.hostname ?? options.remote;
+  const endpoint = named && named.hostname !== guess?.hostname
+    ? parseRemote(`${named.is_tls || guess?.isTls ? 'https://' : ''}${named.hostname}`)
+    : named?.is_tls && !guess!.isTls ? parseRemote(`https://${named.hostname}`) : guess!;
+  const remoteLabel = endpoint.hostname;
+  const stagePath = stageDir(workDir, options.db, endpoint.hostname, manifest.app);
+  // A dry run writes nothing anywhere: it fetches into a temporary directory, removed at the end.
+  const isTempDir = options.dryRun === true && !options.resume;
+  const dir = isTempDir ? await mkdtemp(path.join(os.tmpdir(), 'remotesyncdb-dry-run-')) : stagePath;
+  const token = options.token ?? options.tokenFor?.(endpoint.hostname);
+  const request = { ...options.http, token, tokenHint: options.tokenHintFor?.(endpoint.hostname) };
   let trx: Knex.Transaction | undefined;
   const lockKey = `sync:${manifest.app}`;
   try {
+    let info: InstanceInfo | undefined;
+    if (!options.resume) {
+      // The remote first: nothing is created in the local database for a remote that does not answer.
+      emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
+      await checkTcp(endpoint, options.http?.connectTimeoutMs);
+      info = await getInstanceInfo(endpoint, request);
+      if (info.app !== manifest.app) {
+        throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
+      }
+      emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
+    }
+    db ??= await open();
     if (writes) {
       emit({ type: 'phase', phase: 'prepare', message: `Preparing ${db.display}` });
       await prepareSchema(db, manifest, options.lockWaitMs ?? LOCK_WAIT_MS);
@@ -115,18 +147,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs ?? LOCK_WAIT_MS))) {
       throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
     }
-    const registered = await findRemote(trx, guess?.hostname, options.remote, options.port !== undefined);
-    if (!guess && !registered) throw guessError;
-    const endpoint = registered && registered.hostname !== guess?.hostname
-      ? parseRemote(`${registered.is_tls || guess?.isTls ? 'https://' : ''}${registered.hostname}`)
-      : registered?.is_tls && !guess!.isTls ? parseRemote(`https://${registered.hostname}`) : guess!;
-    remoteLabel = endpoint.hostname;
-    const dir = stageDir(workDir, options.db, endpoint.hostname, manifest.app);
-    const token = options.token ?? options.tokenFor?.(endpoint.hostname);
+    const registered = await findRemote(trx, endpoint.hostname, options.remote, options.port !== undefined);
 
     let fetched: FetchManifest;
     let plan: ModelDef[];
-    if (options.resume) {
+    if (!info) {
       const staged = await readFetchManifest(dir);
       if (!staged) throw new ConfigError(`--resume: nothing staged for ${endpoint.hostname} (${manifest.app}) in ${dir}; run with --fetch-only first`);
       emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
@@ -136,21 +161,14 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       if (options.prune && partial) throw new ConfigError(`--prune needs full fixtures, but ${partial.name} was fetched incrementally; fetch again with -f -F`);
       fetched = staged;
     } else {
-      emit({ type: 'phase', phase: 'check', message: `Checking ${endpoint.baseUrl}` });
-      await checkTcp(endpoint, options.http?.connectTimeoutMs);
-      const info = await getInstanceInfo(endpoint, { ...options.http, token });
-      if (info.app !== manifest.app) {
-        throw new ConfigError(`Remote ${endpoint.hostname} serves app "${info.app}", not "${manifest.app}"; use -a ${info.app} with its manifest`, { meta: { remote: endpoint.hostname } });
-      }
-      emit({ type: 'remote-up', remote: endpoint.hostname, app: info.app, instance: info.instance });
       plan = await planModels(manifest, excluded, trx, registered?.id, info.models);
       emit({ type: 'plan', models: plan.map((m) => m.name) });
       // Deletions show only in full fixtures: --prune fetches everything.
       const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, { ...options.http, token }, emit);
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, request, emit);
       if (options.fetchOnly) {
         await db.dialect.finish(trx, lockKey, false);
-        return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, dir, started);
+        return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, stagePath, started);
       }
     }
 
@@ -159,17 +177,18 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const counts = installed.counts;
     if (writes) await recordRun(db.knex, { startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
     return {
-      ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, dir, started),
+      ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, fetched.serverTime, stagePath, started),
       timings: timings(marks),
       disagreements: installed.disagreements,
-      ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
+      ...(options.skip && !options.dryRun ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
     };
   } catch (error) {
-    if (trx && !trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
-    if (writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
+    if (db && trx && !trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});
+    if (db && writes) await recordRun(db.knex, { startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
   } finally {
-    await db.knex.destroy();
+    await db?.knex.destroy();
+    if (isTempDir) await rm(dir, { recursive: true, force: true });
   }
 }
 

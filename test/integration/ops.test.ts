@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { restore } from '../../src/backup/restore.js';
 import { openDatabase } from '../../src/dialects/index.js';
-import { FetchError, LockError } from '../../src/errors.js';
+import { ConfigError, LockError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { sync } from '../../src/sync/sync.js';
 import { nowDatetime } from '../../src/values/values.js';
@@ -54,7 +54,9 @@ describe.each(dialects)('operations on %s', (dialect) => {
     const file = path.join(stageDir(), 'Station.json');
     appendFileSync(file, ' ');
     const error = await run({ resume: true }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FetchError);
+    // A refusal before anything is installed: a configuration error, exit 2 (issue 14.6).
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).exitCode).toBe(2);
     expect((error as Error).message).toContain(`${file} has`);
     expect(await tableDigests(target.url, manifest)).toEqual(before);
   });
