@@ -22,6 +22,7 @@ import { inspect } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
 import { list, readCa, readLines } from './args.js';
 import { Renderer } from './render.js';
+import { writeTable } from './table.js';
 import type { SyncEvent } from '../sync/events.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -232,10 +233,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
             const row = await addRemote({ db: dbOf(args), name: String(args.name), remote: String(args.host), port: args.port as number | undefined, descr: args.descr as string | undefined });
             renderer.info(`Registered remote ${row.name} (${row.hostname}).`, 0);
           }))
-        .command('list', 'List registered remotes', common, run(async (args) => {
+        .command('list', 'List registered remotes (a table on a terminal, TSV when piped, --json)', (z) => common(z).option('json', { type: 'boolean', describe: 'As one JSON array' }), run(async (args) => {
           const rows = await getRemotes({ db: dbOf(args) });
-          if (rows.length === 0) renderer.info('No remotes registered.', 0);
-          for (const row of rows) renderer.info(`${row.name}\t${row.hostname}\tlast sync: ${row.last_sync ?? 'never'}${row.descr ? `\t${row.descr}` : ''}`, 0);
+          if (args.json) io.stdout.write(`${JSON.stringify(rows.map((r) => ({ ...r, is_tls: Boolean(r.is_tls) })))}\n`);
+          else writeTable(io.stdout, ['name', 'hostname', 'last_sync', 'descr'], rows.map((r) => [r.name, `${r.is_tls ? 'https://' : ''}${r.hostname}`, r.last_sync ?? 'never', r.descr ?? '']));
         }))
         .command('remove <name>', 'Unregister a remote (refuses while rows come from it, unless --purge)', (z) =>
           common(z).option('purge', { type: 'boolean', describe: "Also delete the app's rows that came from it" }),
@@ -272,16 +273,22 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         renderer.info(`Saved the tables as they were in ${r.snapshot} (restore it to undo).`, 0);
         renderer.info(`Restored ${r.rows} row(s) in ${r.tables} table(s) from ${args.file}.`, 0);
       }))
-    .command('history', 'Show recent sync runs', (y) =>
-      common(y).option('limit', { type: 'number', default: 20, describe: 'How many runs' }).option('json', { type: 'boolean', describe: 'As JSON' }),
+    .command('history', 'Show recent sync runs (a table on a terminal, TSV when piped, --json)', (y) =>
+      common(y).option('limit', { type: 'number', default: 20, describe: 'How many runs (at least 1)' }).option('json', { type: 'boolean', describe: 'As one JSON array' })
+        .check((args) => {
+          const limit = args.limit;
+          if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) throw new Error(`--limit takes a whole number of at least 1, not ${JSON.stringify(limit)}`);
+          return true;
+        }),
       run(async (args) => {
         const runs = await history({ db: dbOf(args), limit: args.limit as number });
         if (args.json) {
           io.stdout.write(`${JSON.stringify(runs)}\n`);
           return;
         }
-        if (runs.length === 0) renderer.info('No sync runs recorded.', 0);
-        for (const r of runs) renderer.info(`${r.id}\t${r.started}\t${r.finished ?? '-'}\t${r.remote}\t${r.app}\t${r.status}\t${r.objects ?? '-'} objects${r.error ? `\t${r.error.split('\n')[0]}` : ''}`, 0);
+        const n = (r: (typeof runs)[number], key: string) => (r.counts && typeof r.counts[key] === 'number' ? r.counts[key] : '');
+        writeTable(io.stdout, ['id', 'started', 'finished', 'remote', 'app', 'status', 'received', 'inserted', 'updated', 'deleted', 'skipped', 'unchanged', 'error'],
+          runs.map((r) => [r.id, r.started, r.finished ?? '', r.remote, r.app, r.status, n(r, 'received'), n(r, 'inserted'), n(r, 'updated'), n(r, 'deleted'), n(r, 'skipped'), n(r, 'unchanged'), r.error ? maskSecrets(r.error.split('\n')[0]) : '']));
       }))
     .command('demo', 'Serve the bundled hcore sample from a temporary database and sync it into --db', (y) =>
       common(y).option('port', { alias: 'p', type: 'number', default: 8763, describe: 'Port of the temporary instance' }),

@@ -75,6 +75,10 @@ export class Renderer {
 
   /** The closing report of a sync. */
   summary(result: SyncResult): void {
+    // A cron run (-S) that left objects out says so where cron looks: one line on stderr; the exit code stays 0.
+    if (this.options.isSilent && result.skipped > 0) {
+      this.line(this.options.stderr, `remotesyncdb: warning: ${result.remote}: --skip left out ${result.skipped} object(s); see ${result.rejectsFile ?? 'rejects.txt'}`);
+    }
     if (this.options.isJson) {
       if (!this.options.isSilent) this.options.stdout.write(`${JSON.stringify(result)}\n`);
       return;
@@ -93,8 +97,15 @@ export class Renderer {
       this.info(`${result.disagreements.length} object(s) matched a local row by natural key but disagreed in other fields (listed above; -v 1).`, 0);
     }
     if (result.skipped > 0) this.info(`Skipped ${result.skipped} object(s) that could not be installed; see ${result.rejectsFile}`, 0);
-    if (result.status === 'dry-run') this.info(`Dry run: ${result.objects} objects from ${result.fixtures} fixtures would be installed; nothing was written.`, 0);
-    else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);
+    const r = result;
+    if (r.status === 'dry-run') {
+      this.info(`Dry run: received ${r.received} objects: would insert ${r.inserted}, update ${r.updated}, delete ${r.deleted}, skip ${r.skipped}; ${r.unchanged} unchanged.`, 0);
+      this.info(`Dry run: ${r.written} objects from ${r.fixtures} fixtures would be installed; nothing was written.`, 0);
+    } else {
+      this.info(`Received ${r.received} objects: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.skipped} skipped, ${r.unchanged} unchanged.`, 0);
+      // Enhydris' closing line; N is what was written (inserted + updated + deleted).
+      this.info(`Successfully installed ${r.written} objects from ${r.fixtures} fixtures.`, 0);
+    }
   }
 
   /** A fleet run's events: each remote's own sync events, prefixed with its name. */
@@ -106,7 +117,7 @@ export class Renderer {
         const o = event.outcome;
         if (o.status === 'failed') return this.line(this.options.stderr, `remotesyncdb: error: ${o.name} (${o.remote}): ${maskSecrets(o.error?.message ?? 'failed')}`);
         if (o.status === 'skipped') return this.info(`${o.name} (${o.remote}): skipped (${o.reason})`);
-        return this.info(`${o.name} (${o.remote}): ${o.result?.objects ?? 0} objects`);
+        return this.info(`${o.name} (${o.remote}): ${o.result?.written ?? 0} objects written of ${o.result?.received ?? 0} received`);
       }
     }
   };
@@ -119,7 +130,7 @@ export class Renderer {
     }
     const count = (status: string) => result.outcomes.filter((o) => o.status === status).length;
     for (const o of result.outcomes) {
-      const what = o.status === 'success' ? `${o.result?.objects ?? 0} objects` : o.status === 'failed' ? `exit ${o.error?.exitCode}: ${maskSecrets(o.error?.message.split('\n')[0] ?? '')}` : o.reason ?? '';
+      const what = o.status === 'success' ? `${o.result?.written ?? 0} objects written of ${o.result?.received ?? 0} received` : o.status === 'failed' ? `exit ${o.error?.exitCode}: ${maskSecrets(o.error?.message.split('\n')[0] ?? '')}` : o.reason ?? '';
       this.info(`  ${o.name.padEnd(20)} ${o.status.padEnd(8)} ${what}`, 1);
     }
     this.info(`Fleet: ${count('success')} of ${result.outcomes.length} synced, ${result.failed} failed, ${count('skipped')} skipped (${(result.durationMs / 1000).toFixed(1)} s).`, 0);
