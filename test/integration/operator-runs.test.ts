@@ -10,6 +10,7 @@ import { cli } from '../helpers/cli.js';
 import { createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { tableDigests, withDb } from '../helpers/inspect.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
+import { runBin } from '../helpers/run-bin.js';
 
 const manifest = loadManifest('hcore');
 const tmp = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -129,5 +130,18 @@ describe('what an operator trips on', () => {
     } finally {
       await target.drop();
     }
+  });
+
+  it('relative paths in a config file are relative to the file, not the working directory', async () => {
+    const etc = tmp('rsdb-etc-');
+    const cwd = tmp('rsdb-cwd-');
+    const config = path.join(etc, 'remotesyncdb.config.json');
+    writeFileSync(config, JSON.stringify({ db: 'fleet.sqlite', workDir: 'work', remotes: { src: { host: '127.0.0.1', port: source.port, exclude: ['UserProfile'] } } }));
+    const r = await runBin(['--all', '--config', config, '-S'], { cwd });
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(cwd)).toEqual([]);
+    expect(existsSync(path.join(etc, 'fleet.sqlite'))).toBe(true);
+    expect(existsSync(path.join(etc, 'work'))).toBe(true);
+    expect(await withDb(path.join(etc, 'fleet.sqlite'), (db) => db.knex('hcore_gentity').count({ n: '*' }))).not.toEqual([{ n: 0 }]);
   });
 });
