@@ -23,6 +23,7 @@ import { TerminalProgress } from './progress.js';
 import { list, readCa, readLines } from './args.js';
 import { Renderer } from './render.js';
 import { writeTable } from './table.js';
+import { dumpToFile } from './args.js';
 import type { SyncEvent } from '../sync/events.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -151,6 +152,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           if (!args.all && !args.remote) throw new Error('Missing required argument: remote (-r HOST), or --all');
           if (args.every && !args.all) throw new Error('--every goes with --all');
           if (args.every) parseInterval(String(args.every));
+          // Flags that contradict each other are refused, not silently resolved one way.
+          if (args.silent && args.json) throw new Error('-S and --json exclude each other: -S prints nothing on stdout, --json one document there');
+          if (args.resume && (args.full || args.repair)) throw new Error(`-R installs what was staged and fetches nothing: ${args.full ? '-F' : '--repair'} does not go with it; fetch with -f -F, then -R (with --prune to delete)`);
+          const portInRemote = typeof args.remote === 'string' ? /^(?:[a-z]+:\/\/)?(?:\[[^\]]*\]|[^:/[\]]+):(\d+)/i.exec(args.remote) : null;
+          if (portInRemote && typeof args.port === 'number' && Number(portInRemote[1]) !== args.port) throw new Error(`-r ${args.remote} names port ${portInRemote[1]} and -p says ${args.port}: give the port once`);
           const positive = (name: string, min: number) => {
             const v = args[name];
             if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min || Array.isArray(v))) throw new Error(`--${name} takes a number of at least ${min}, not ${JSON.stringify(v)}`);
@@ -209,7 +215,9 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const tokens = [...list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']), ...(args['token-file'] ? readLines(args['token-file'] as string) : [])];
         if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
         const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
-        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e) });
+        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e),
+          // The access log on stderr: every refusal (4xx, 5xx) at -v 1, every request at -v 2.
+          onRequest: (r) => renderer.log(`${r.client} ${r.method} ${r.path} ${r.status} ${r.ms} ms${r.isAborted ? ' (client went away)' : ''}`, r.status >= 400 ? 1 : 2) });
         renderer.info(`Serving ${appOf(args)} from ${maskSecrets(dbOf(args))} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();
@@ -222,9 +230,23 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       const n = await loaddata({ app: appOf(args), db: dbOf(args), files: args.files as string[] });
       renderer.info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
     }))
-    .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', common, run(async (args) => {
-      await dumpdata({ app: appOf(args), db: dbOf(args), models: list(args.models), out: io.stdout });
-    }))
+    .command('dumpdata [models..]', 'Write models (Station, or hcore.station; default: all non-private) as one Django fixture on stdout or -o FILE', (y) =>
+      common(y)
+        .option('indent', { type: 'number', describe: 'Pretty-print each object with N spaces (as Django)' })
+        .option('output', { alias: 'o', type: 'string', describe: 'Write the fixture to FILE instead of stdout' })
+        .check((args) => {
+          if (args.indent !== undefined && (!Number.isInteger(args.indent) || (args.indent as number) < 0 || (args.indent as number) > 10)) throw new Error(`--indent takes a whole number from 0 to 10, not ${JSON.stringify(args.indent)}`);
+          return true;
+        }),
+      run(async (args) => {
+        const options = { app: appOf(args), db: dbOf(args), models: list(args.models), indent: args.indent as number | undefined };
+        if (!args.output) {
+          await dumpdata({ ...options, out: io.stdout });
+          return;
+        }
+        const n = await dumpToFile(String(args.output), (out) => dumpdata({ ...options, out }));
+        renderer.info(`Wrote ${n} object(s) to ${args.output}.`, 0);
+      }))
     .command('remote', 'Manage the registry of remotes', (y) =>
       y
         .command('add <name> <host>', 'Register a remote with a name before its first sync', (z) =>

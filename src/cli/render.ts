@@ -42,6 +42,12 @@ export class Renderer {
     this.line(this.options.stderr, `warning: ${maskSecrets(text)}`);
   }
 
+  /** A log line on stderr at `level` and above (serve's access log), masked, never under -S. */
+  log(text: string, level: number): void {
+    if (this.options.isSilent || this.options.verbosity < level) return;
+    this.line(this.options.stderr, maskSecrets(text));
+  }
+
   /** Errors always reach stderr, masked. */
   error(error: unknown): void {
     const message = error instanceof RemoteSyncError ? error.message : databaseMessage(error);

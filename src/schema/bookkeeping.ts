@@ -24,7 +24,11 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
       t.text('descr').nullable();
       t.string('last_sync', 32).nullable();
       t.boolean('is_tls').notNullable().defaultTo(false);
+      t.string('instance', 255).nullable();
     });
+  } else if (!(await knex.schema.hasColumn(REGISTRY_TABLE, 'instance'))) {
+    // What the remote's GET /api/ calls itself: one server registered under two spellings shows by it.
+    await knex.schema.alterTable(REGISTRY_TABLE, (t) => t.string('instance', 255).nullable());
   }
   if (!(await knex.schema.hasTable(WATERMARK_TABLE))) {
     await knex.schema.createTable(WATERMARK_TABLE, (t) => {

@@ -20,6 +20,20 @@ export interface HandlerOptions {
   missing?: readonly string[];
   /** Called on a failure while streaming (headers already sent). */
   onError?: (error: unknown) => void;
+  /** Called once per request when its answer is finished (or the client went away): for the access log. Carries no header, so no token. */
+  onRequest?: (request: RequestLog) => void;
+}
+
+/** One line of the access log. */
+export interface RequestLog {
+  client: string;
+  method: string;
+  /** The path without its query string. */
+  path: string;
+  status: number;
+  ms: number;
+  /** The client closed the connection before the answer was complete. */
+  isAborted: boolean;
 }
 
 /** The instance's clock in whole seconds, UTC: `X-Server-Time`. */
@@ -61,6 +75,18 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
   const maxStreams = options.maxStreams ?? 8;
   let streams = 0;
   return (req, res) => {
+    if (options.onRequest) {
+      const onRequest = options.onRequest;
+      const started = Date.now();
+      let isLogged = false;
+      const log = (isAborted: boolean) => {
+        if (isLogged) return;
+        isLogged = true;
+        onRequest({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted });
+      };
+      res.once('finish', () => log(false));
+      res.once('close', () => log(!res.writableFinished));
+    }
     void (async () => {
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: only GET' }, { allow: 'GET' });
       if (Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding']) return send(res, 413, { error: 'requests carry no body' });

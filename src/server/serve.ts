@@ -5,7 +5,7 @@ import os from 'node:os';
 import { connectExistingDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { ConfigError } from '../errors.js';
-import { createHandler } from './create-handler.js';
+import { createHandler, type HandlerOptions } from './create-handler.js';
 
 /** Options of `remotesyncdb serve`. */
 export interface ServeOptions {
@@ -22,6 +22,8 @@ export interface ServeOptions {
   /** Fixtures streamed at once; more requests answer 503 with Retry-After (default 8). */
   maxStreams?: number;
   onError?: (error: unknown) => void;
+  /** The access log: called once per request (see createHandler). */
+  onRequest?: HandlerOptions['onRequest'];
 }
 
 /** A running instance. */
@@ -48,7 +50,7 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
     throw new ConfigError(`serve: ${db.display} has none of the tables of app ${manifest.app}; load data first (remotesyncdb loaddata, or init)`);
   }
   const host = options.host ?? '127.0.0.1';
-  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing, maxStreams: options.maxStreams });
+  const handler = createHandler({ db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, onRequest: options.onRequest, missing, maxStreams: options.maxStreams });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
   server.headersTimeout = 30_000;

@@ -16,10 +16,10 @@ const FETCH_CONCURRENCY = 3;
  * Phase 3: every planned model's fixture into the work dir (incrementally where a watermark
  * allows), a few at a time; the first failure stops the others. Writes `fetch.json`.
  */
-export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, info: { serverTime: string; instance?: string }, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
-  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
+  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime: info.serverTime, ...(info.instance ? { instance: info.instance } : {}), models: {} };
   // A few fixtures at a time: the remote serializes one while we write another.
   const queue = [...plan];
   // The first failure stops the others at once: no request stays open, no file keeps growing.

@@ -17,7 +17,7 @@ import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { REGISTRY_TABLE } from '../schema/bookkeeping.js';
 import type { SyncEvent, SyncResult } from './events.js';
 import { checkExcludes, planModels } from './plan.js';
-import { findRemote, registerRemote, type RemoteRow } from './registry.js';
+import { findRemote, registerRemote, sameInstance, type RemoteRow } from './registry.js';
 import { emptyCounts, recordRun, result, timings, writeRejects, type Marks } from './report.js';
 import { fetchAll, verifyStaged } from './stage.js';
 import { isIncremental, readWatermarks, writeWatermarks } from './watermarks.js';
@@ -148,6 +148,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       throw new LockError(`Another sync of ${manifest.app} holds the lock on ${db.display}; try again when it has finished`);
     }
     const registered = await findRemote(trx, endpoint.hostname, options.remote, options.port !== undefined);
+    if (info && !registered) {
+      for (const twin of await sameInstance(trx, endpoint, info.instance)) {
+        emit({ type: 'warning', message: `${endpoint.hostname} is not registered, but registered remote "${twin.name}" (${twin.hostname}) reported the same instance "${info.instance}" on the same port: if it is the same server, syncing it under a second name duplicates every object; stop and use -r ${twin.hostname}` });
+      }
+    }
 
     let fetched: FetchManifest;
     let plan: ModelDef[];
@@ -165,7 +170,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       emit({ type: 'plan', models: plan.map((m) => m.name) });
       // Deletions show only in full fixtures: --prune fetches everything.
       const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(trx, registered?.id, manifest.app);
-      fetched = await fetchAll(endpoint, manifest, plan, dir, info.serverTime, watermarks, request, emit);
+      fetched = await fetchAll(endpoint, manifest, plan, dir, info, watermarks, request, emit);
       if (options.fetchOnly) {
         await db.dialect.finish(trx, lockKey, false);
         return result('fetched', endpoint.hostname, manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, stagePath, started);
@@ -223,7 +228,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
     }
     let remote = registered;
     if (!remote && !isDryRun) {
-      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls });
+      remote = await registerRemote(trx, { hostname: endpoint.hostname, ipAddress: options.resume ? null : endpoint.host, isTls: endpoint.isTls, instance: fetched.instance });
       emit({ type: 'remote-registered', remote: endpoint.hostname });
     }
     const result = await installObjects({
@@ -232,7 +237,7 @@ async function installInTransaction(trx: Knex.Transaction, db: Database, manifes
       skip: options.skip, isDryRun, prune: options.prune, emit,
     });
     if (remote && !isDryRun) {
-      if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime });
+      if (fetched.serverTime) await trx(REGISTRY_TABLE).where('id', remote.id).update({ last_sync: fetched.serverTime, ...(fetched.instance ? { instance: fetched.instance } : {}) });
       const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
       await writeWatermarks(trx, remote.id, manifest.app, watermarks);
     }
