@@ -18,7 +18,7 @@ import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
 import { exitCodeOf, EXIT } from './exit-codes.js';
 import { fleetRemotes, fleetTokenHint, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
-import { inspect } from '../inspect/inspect.js';
+import { inspect, modelNamesFrom } from '../inspect/inspect.js';
 import { TerminalProgress } from './progress.js';
 import { list, readCa, readLines } from './args.js';
 import { Renderer } from './render.js';
@@ -273,11 +273,19 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('app', { alias: 'a', type: 'string', demandOption: true, describe: 'Name of the app (and the table prefix to strip, as in hcore_station)' })
         .option('tables', { type: 'string', array: true, describe: 'Only these tables (repeatable or comma-separated)' })
         .option('output', { alias: 'o', type: 'string', describe: 'Write the manifest to this file [default: stdout]' })
+        .option('names-from', { type: 'string', describe: "Spell model names as a live instance of the app does (its GET /api/), e.g. http://host:8000 (token as for a sync)" })
         .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' })
         .option('config', { type: 'string', describe: 'Config file' }),
       run(async (args) => {
         const tables = list(args.tables);
-        const { manifest, warnings } = await inspect({ db: dbOf(args), app: String(args.app), tables: tables.length > 0 ? tables : undefined });
+        let names: string[] | undefined;
+        if (args['names-from']) {
+          const from = String(args['names-from']);
+          const config = configOf(args);
+          const hostname = parseRemote(from.replace(/\/api\/?$/, '')).hostname;
+          names = await modelNamesFrom(from, { token: tokenFor(hostname, io.env, config), tokenHint: fleetTokenHint(config, io.env)(hostname) });
+        }
+        const { manifest, warnings } = await inspect({ db: dbOf(args), app: String(args.app), tables: tables.length > 0 ? tables : undefined, names });
         for (const warning of warnings) renderer.warn(warning);
         const text = `${JSON.stringify(manifest, null, 2)}\n`;
         if (args.output) {
