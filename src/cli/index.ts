@@ -120,7 +120,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('work-dir', { alias: 'w', type: 'string', describe: 'Where fixtures are staged [default: $XDG_STATE_HOME/remotesyncdb or ~/.local/state/remotesyncdb]' })
         .option('skip', { alias: 's', type: 'boolean', describe: 'Skip objects that cannot be installed (and what depends on them), list them in rejects.txt, install the rest' })
         .option('no-backups', { alias: 'N', type: 'boolean', describe: 'No snapshot of the tables before the install' })
-        .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this remote and app to keep in <work dir>/<remote>/<app>/backups' })
+        .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this database, remote and app to keep in <work dir>/<database>/<remote>/<app>/backups (a run that changed nothing keeps none and rotates none out)' })
         .option('timeout', { type: 'number', default: 300, describe: 'Seconds without a byte from the remote before an attempt is abandoned' })
         .option('retries', { type: 'number', default: 3, describe: 'Retries of a fixture after a transient failure (exponential backoff with jitter)' })
         .option('max-fixture-bytes', { type: 'number', default: 4 * 1024 ** 3, describe: 'Refuse a fixture larger than this' })
