@@ -41,7 +41,8 @@ export interface RemoveRemoteOptions { db?: string; app: string; name: string; p
  */
 export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remote: RemoteRow; purged: number }> {
   const manifest = loadManifest(options.app);
-  const db = openDatabase(options.db);
+  // Nothing to remove from a database that does not exist: refused, not created.
+  const db = await connectExistingDatabase(options.db);
   try {
     return await db.knex.transaction(async (trx) => {
       const remote = (await trx(REGISTRY_TABLE).where({ name: options.name }).orWhere({ hostname: options.name }).first()) as RemoteRow | undefined;

@@ -68,7 +68,7 @@ describe('what an operator trips on', () => {
 
   it('read-only commands refuse a SQLite file that does not exist (exit 2, how to create it) and create none', async () => {
     const file = path.join(tmp('rsdb-ro-'), 'typo.sqlite');
-    for (const args of [['dumpdata'], ['history'], ['remote', 'list'], ['inspect', '-a', 'hcore'], ['serve', '--port', '0']]) {
+    for (const args of [['dumpdata'], ['history'], ['remote', 'list'], ['remote', 'remove', 'x'], ['inspect', '-a', 'hcore'], ['serve', '--port', '0']]) {
       const r = await cli([...args, '--db', file]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err).toContain(file);
