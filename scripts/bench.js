@@ -7,7 +7,7 @@
 // peak RSS of the sync and of the server, the FLOOR (the same rows inserted with their remote
 // ids by a plain batched insert), a re-sync with nothing changed, and a sampled isomorphism check.
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { addSite } from '../dist/push/sites.js';
 import { copyFileSync } from 'node:fs';
 import { parseFixture } from '../dist/sources/fixture-splitter.js';
 import { toColumnValue } from '../dist/values/values.js';
+import { targetDirName } from '../dist/sources/target-identity.js';
 import { canonical } from '../dist/values/values.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -200,11 +201,13 @@ const port = 18000 + (process.pid % 1000);
 const server = spawn(process.execPath, [BIN, 'serve', '--db', sourceUrl, '--port', String(port), '-v', '0'], { stdio: 'ignore' });
 await new Promise((r) => setTimeout(r, 1500));
 const work = path.join(dir, 'work');
-const stage = path.join(work, `127.0.0.1_${port}`, 'hcore');
+let stage = '';
 try {
   const target = await freshTarget('target');
   log(`sync 1: serve + fetch + install into ${args.db ? new URL(args.db).protocol : 'sqlite'}`);
   const first = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
+  // Staged under the target database's own directory of the work dir.
+  stage = first.json.workDir;
   results.serverPeakRssMb = serverPeakMb(server.pid);
   const t = first.json.timings;
   results.sync = { seconds: first.seconds, objectsPerSecond: Math.round(results.objects / first.seconds), peakRssMb: first.peakRssMb, phases: Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace('Ms', 'Seconds'), v / 1000])) };
@@ -222,6 +225,8 @@ try {
   await target.drop();
   log('install alone from the staged files (-R -N) into a fresh target');
   const fresh = await freshTarget('resume');
+  // Each target database has its own staging directory: stage the same files for this one.
+  cpSync(stage, path.join(work, targetDirName(fresh.url), `127.0.0.1_${port}`, 'hcore'), { recursive: true });
   const resume = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', fresh.url, '-w', work, '-N', '-R', '--json']);
   results.installStaged = { seconds: resume.seconds, objectsPerSecond: Math.round(results.objects / resume.seconds), peakRssMb: resume.peakRssMb, insertAndRewireSeconds: (resume.json.timings.insertMs + resume.json.timings.rewireMs + resume.json.timings.commitMs) / 1000 };
   await fresh.drop();

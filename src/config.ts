@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { dialectOf } from './dialects/index.js';
 import { ConfigError } from './errors.js';
 import { fleetTokenFor } from './fleet/fleet-config.js';
 
@@ -49,7 +50,28 @@ export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv)
   }
   if (config.centres !== undefined && (typeof config.centres !== 'object' || config.centres === null || Array.isArray(config.centres))) problems.push('centres: must be an object host[:port] -> { token }');
   if (problems.length > 0) throw new ConfigError(`Config file ${file}:\n  ${problems.join('\n  ')}`, { meta: { file } });
-  return { ...(config as ConfigFile), source: file };
+  return resolvePaths({ ...(config as ConfigFile), source: file }, path.dirname(file));
+}
+
+/** A manifest given as a path (not a bundled app's name). */
+const isPathLike = (app: string) => app.endsWith('.json') || app.includes('/') || app.includes(path.sep);
+
+/**
+ * Relative paths in a config file are relative to the file's directory, not to the working
+ * directory (cron runs in $HOME): `db` (a SQLite path, `sqlite:PATH` too), `workDir`, and `app`
+ * (and each remote's `app`) when it names a manifest file.
+ */
+function resolvePaths(config: ConfigFile, dir: string): ConfigFile {
+  const out = { ...config };
+  if (out.db && dialectOf(out.db) === 'sqlite' && out.db !== ':memory:' && out.db !== 'sqlite::memory:') {
+    out.db = out.db.startsWith('sqlite:') ? `sqlite:${path.resolve(dir, out.db.slice('sqlite:'.length))}` : path.resolve(dir, out.db);
+  }
+  if (out.workDir) out.workDir = path.resolve(dir, out.workDir);
+  if (out.app && isPathLike(out.app)) out.app = path.resolve(dir, out.app);
+  if (out.remotes) {
+    out.remotes = Object.fromEntries(Object.entries(out.remotes).map(([name, spec]) => [name, typeof spec.app === 'string' && isPathLike(spec.app) ? { ...spec, app: path.resolve(dir, spec.app) } : spec]));
+  }
+  return out;
 }
 
 /** The token for a remote: the environment's, else the config's entry for that remote (token or tokenEnv), else the config's default. */

@@ -1,4 +1,4 @@
-import { openDatabase } from '../dialects/index.js';
+import { connectExistingDatabase, openDatabase } from '../dialects/index.js';
 import { ConfigError, databaseMessage } from '../errors.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
@@ -26,7 +26,7 @@ export async function addRemote(options: AddRemoteOptions): Promise<RemoteRow> {
 /** The registered remotes. */
 export async function getRemotes(options: { db?: string; app?: string }): Promise<RemoteRow[]> {
   const { registry } = loadManifest(options.app ?? 'hcore');
-  const db = openDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   try {
     return await listRemotes(db.knex, registry);
   } finally {
@@ -43,7 +43,8 @@ export interface RemoveRemoteOptions { db?: string; app: string; name: string; p
  */
 export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remote: RemoteRow; purged: number }> {
   const manifest = loadManifest(options.app);
-  const db = openDatabase(options.db);
+  // Nothing to remove from a database that does not exist: refused, not created.
+  const db = await connectExistingDatabase(options.db);
   try {
     return await db.knex.transaction(async (trx) => {
       const remote = await findRemoteByName(trx, manifest.registry, options.name);

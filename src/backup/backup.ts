@@ -45,14 +45,15 @@ function encode(value: unknown, isJson: boolean, dialect: DialectAdapter): unkno
 /**
  * Write a snapshot of the app's and bookkeeping tables as gzipped JSON lines, reading through
  * `knex` (the install's transaction, so the snapshot is exactly what the install starts from).
+ * `database` is the target's identity (targetIdentity): restore refuses another database.
  */
-export async function writeBackup(knex: Knex | Knex.Transaction, dialect: DialectAdapter, manifest: AppManifest, dir: string): Promise<string> {
+export async function writeBackup(knex: Knex | Knex.Transaction, dialect: DialectAdapter, manifest: AppManifest, dir: string, database: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const file = path.join(dir, `backup-${stamp}.jsonl.gz`);
   const tables = backupTables(manifest);
   async function* lines(): AsyncGenerator<string> {
-    yield `${JSON.stringify({ format: 'remotesyncdb-backup', version: 1, app: manifest.app, manifest: manifest.source, dialect: dialect.name, created: new Date().toISOString(), tables: tables.map((t) => t.table) })}\n`;
+    yield `${JSON.stringify({ format: 'remotesyncdb-backup', version: 1, app: manifest.app, manifest: manifest.source, dialect: dialect.name, database, created: new Date().toISOString(), tables: tables.map((t) => t.table) })}\n`;
     for (const { table, orderBy, isKeyed, json } of tables) {
       if (!(await knex.schema.hasTable(table))) continue;
       yield `${JSON.stringify({ table })}\n`;

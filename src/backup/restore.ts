@@ -1,4 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { openDatabase } from '../dialects/index.js';
@@ -7,10 +8,29 @@ import { ensureSchema } from '../schema/ensure-schema.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import { insertRows } from '../install/insert.js';
-import { backupTables } from './backup.js';
+import { backupTables, writeBackup } from './backup.js';
+import { targetIdentity } from '../sources/target-identity.js';
+import { databaseDir, defaultWorkDir } from '../sources/work-dir.js';
 
 /** Options of `remotesyncdb restore`. */
-export interface RestoreOptions { file: string; db?: string; /** Overrides the manifest recorded in the backup. */ app?: string }
+export interface RestoreOptions {
+  file: string;
+  db?: string;
+  /** Overrides the manifest recorded in the backup. */
+  app?: string;
+  /** Restore a backup of another database (or one that records none). */
+  force?: boolean;
+  /** Where the snapshot of what the restore replaces goes: `<work dir>/<database>/before-restore/`. */
+  workDir?: string;
+}
+
+/** What a restore did. */
+export interface RestoreResult {
+  tables: number;
+  rows: number;
+  /** The snapshot of the tables as they were before the restore (restore it to undo). */
+  snapshot: string;
+}
 
 const BATCH = 500;
 
@@ -18,11 +38,11 @@ const BATCH = 500;
  * Bring the app's and bookkeeping tables back to a backup, in one transaction: every table the
  * backup holds is emptied and refilled with its rows, FK checks deferred to the commit.
  */
-export async function restore(options: RestoreOptions): Promise<{ tables: number; rows: number }> {
+export async function restore(options: RestoreOptions): Promise<RestoreResult> {
   if (!existsSync(options.file)) throw new ConfigError(`restore: no such file ${options.file}`, { meta: { file: options.file } });
   const lines = createInterface({ input: createReadStream(options.file).pipe(createGunzip()), crlfDelay: Infinity });
   const iterator = lines[Symbol.asyncIterator]();
-  let header: { format?: string; app?: string; manifest?: string; tables?: string[] };
+  let header: { format?: string; app?: string; manifest?: string; tables?: string[]; database?: string };
   try {
     const first = await iterator.next();
     header = JSON.parse(first.value ?? '');
@@ -30,14 +50,22 @@ export async function restore(options: RestoreOptions): Promise<{ tables: number
     throw new ConfigError(`restore: ${options.file} is not a remotesyncdb backup (${(error as Error).message})`, { meta: { file: options.file } });
   }
   if (header.format !== 'remotesyncdb-backup' || !header.app) throw new ConfigError(`restore: ${options.file} is not a remotesyncdb backup`, { meta: { file: options.file } });
+  const here = targetIdentity(options.db);
+  if (header.database !== here && !options.force) {
+    const from = header.database ? `was taken from ${header.database}` : 'records no database it was taken from';
+    throw new ConfigError(`restore: ${options.file} ${from}, not ${here}; restoring it would replace this database's tables with another's. Add --force to restore it anyway`, { meta: { file: options.file } });
+  }
   const manifest: AppManifest = loadManifest(options.app ?? header.manifest ?? header.app);
   const known = new Map(backupTables(manifest).map((t) => [t.table, t]));
   const db = openDatabase(options.db);
   let rows = 0;
   let tables = 0;
+  let snapshot = '';
   try {
     await ensureSchema(db.knex, db.dialect, manifest, 'add-tags');
     await db.knex.transaction(async (trx) => {
+      // What is about to be replaced, first: a restore is undone by restoring this.
+      snapshot = await writeBackup(trx, db.dialect, manifest, path.join(databaseDir(options.workDir ?? defaultWorkDir(), options.db), 'before-restore'), here);
       await db.dialect.deferConstraints(trx);
       // Empty app tables before the registry they reference.
       for (const { table } of [...backupTables(manifest)].reverse()) if (header.tables?.includes(table)) await trx(table).del();
@@ -73,7 +101,7 @@ export async function restore(options: RestoreOptions): Promise<{ tables: number
   } finally {
     await db.knex.destroy();
   }
-  return { tables, rows };
+  return { tables, rows, snapshot };
 }
 
 function decode(value: unknown): unknown {

@@ -1,28 +1,20 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import yargs, { type Argv } from 'yargs';
-import { demo } from '../admin/demo.js';
-import { history } from '../admin/history.js';
-import { restore } from '../backup/restore.js';
-import { dumpdata } from '../admin/dumpdata.js';
-import { init } from '../admin/init.js';
-import { loaddata } from '../admin/loaddata.js';
-import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { DEFAULT_DB } from '../dialects/index.js';
-import { ConfigError, maskSecrets, RemoteSyncError } from '../errors.js';
+import { ConfigError, RemoteSyncError } from '../errors.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadConfig, tokenFor, type ConfigFile } from '../config.js';
 import { PACKAGE_DIR } from '../manifest/load-manifest.js';
-import { serve } from '../server/serve.js';
 import { sync } from '../sync/sync.js';
 import { exitCodeOf, EXIT } from './exit-codes.js';
-import { fleetRemotes, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
-import { inspect } from '../inspect/inspect.js';
+import { fleetRemotes, fleetTokenHint, parseInterval, runEvery, syncAll, type FleetBaseOptions } from '../fleet/fleet.js';
 import { TerminalProgress } from './progress.js';
-import { list, readCa, readLines } from './args.js';
+import { list, readCa } from './args.js';
 import { Renderer } from './render.js';
-import { registerPushCommands } from './push-commands.js';
+import { adminCommands } from './admin-commands.js';
+import { pushCommands } from './push-commands.js';
 import type { SyncEvent } from '../sync/events.js';
 
 /** Where the CLI writes; tests pass their own. */
@@ -61,6 +53,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
   };
   const appOf = (args: Record<string, unknown>) => (args.app as string | undefined) ?? configOf(args).app ?? 'hcore';
   const dbOf = (args: Record<string, unknown>) => (args.db as string | undefined) || io.env.DATABASE_URL || configOf(args).db || DEFAULT_DB;
+  const workDirOf = (args: Record<string, unknown>) => (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || configOf(args).workDir;
   const run = (handler: (args: Record<string, unknown>) => Promise<number | void>) => async (args: Record<string, unknown>) => {
     const r = rendererFor(args);
     try {
@@ -115,7 +108,8 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' })
       .option('config', { type: 'string', describe: 'Config file [default: ./remotesyncdb.config.json, else ~/.config/remotesyncdb/config.json]' });
 
-  const parser = yargs()
+  const context = { io, renderer: () => renderer, common, run, appOf, dbOf, configOf, workDirOf };
+  const parser = pushCommands(adminCommands(yargs()
     .scriptName('remotesyncdb')
     .usage('$0 [sync] -r HOST [options]: replicate a remote instance into the local database')
     .command(['sync', '$0'], 'Replicate a remote instance into the local database (the default command)', (y) =>
@@ -128,7 +122,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         .option('work-dir', { alias: 'w', type: 'string', describe: 'Where fixtures are staged [default: $XDG_STATE_HOME/remotesyncdb or ~/.local/state/remotesyncdb]' })
         .option('skip', { alias: 's', type: 'boolean', describe: 'Skip objects that cannot be installed (and what depends on them), list them in rejects.txt, install the rest' })
         .option('no-backups', { alias: 'N', type: 'boolean', describe: 'No snapshot of the tables before the install' })
-        .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this remote and app to keep in <work dir>/<remote>/<app>/backups' })
+        .option('keep-backups', { type: 'number', default: 5, describe: 'How many backups of this database, remote and app to keep in <work dir>/<database>/<remote>/<app>/backups (a run that changed nothing keeps none and rotates none out)' })
         .option('timeout', { type: 'number', default: 300, describe: 'Seconds without a byte from the remote before an attempt is abandoned' })
         .option('retries', { type: 'number', default: 3, describe: 'Retries of a fixture after a transient failure (exponential backoff with jitter)' })
         .option('max-fixture-bytes', { type: 'number', default: 4 * 1024 ** 3, describe: 'Refuse a fixture larger than this' })
@@ -150,6 +144,11 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
           if (!args.all && !args.remote) throw new Error('Missing required argument: remote (-r HOST), or --all');
           if (args.every && !args.all) throw new Error('--every goes with --all');
           if (args.every) parseInterval(String(args.every));
+          // Flags that contradict each other are refused, not silently resolved one way.
+          if (args.silent && args.json) throw new Error('-S and --json exclude each other: -S prints nothing on stdout, --json one document there');
+          if (args.resume && (args.full || args.repair)) throw new Error(`-R installs what was staged and fetches nothing: ${args.full ? '-F' : '--repair'} does not go with it; fetch with -f -F, then -R (with --prune to delete)`);
+          const portInRemote = typeof args.remote === 'string' ? /^(?:[a-z]+:\/\/)?(?:\[[^\]]*\]|[^:/[\]]+):(\d+)/i.exec(args.remote) : null;
+          if (portInRemote && typeof args.port === 'number' && Number(portInRemote[1]) !== args.port) throw new Error(`-r ${args.remote} names port ${portInRemote[1]} and -p says ${args.port}: give the port once`);
           const positive = (name: string, min: number) => {
             const v = args[name];
             if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < min || Array.isArray(v))) throw new Error(`--${name} takes a number of at least ${min}, not ${JSON.stringify(v)}`);
@@ -165,11 +164,12 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         const config = configOf(args);
         const base = {
           db: dbOf(args),
-          workDir: (args['work-dir'] as string | undefined) || io.env.REMOTESYNCDB_WORK_DIR || config.workDir,
+          workDir: workDirOf(args),
           fetchOnly: Boolean(args['fetch-only']), resume: Boolean(args.resume), dryRun: Boolean(args['dry-run']),
           full: Boolean(args.full) || Boolean(args.repair), prune: Boolean(args.prune) || Boolean(args.repair),
           noBackups: Boolean(args['no-backups']), skip: Boolean(args.skip), keepBackups: args['keep-backups'] as number,
           tokenFor: (hostname: string) => tokenFor(hostname, io.env, config),
+          tokenHintFor: fleetTokenHint(config, io.env),
           http: {
             idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), maxFixtureBytes: args['max-fixture-bytes'] as number,
             ...(args.ca ? { ca: readCa(args.ca as string) } : {}),
@@ -189,104 +189,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         }
         await progress?.finish();
         renderer.summary(result);
-      }))
-    .command('serve', 'Serve a database as a remote instance over HTTP (read-only; with --accept-push also a centre sites push to)', (y) =>
-      common(y)
-        .option('host', { type: 'string', default: '127.0.0.1', describe: 'Address to listen on (0.0.0.0 opens it to other machines)' })
-        .option('port', { alias: 'p', type: 'number', default: 8000, describe: 'Port to listen on (0 picks a free one)' })
-        .option('instance', { type: 'string', describe: 'The instance name shown in GET /api/ [default: this host name]' })
-        .option('token-file', { type: 'string', describe: 'File of accepted bearer tokens, one a line (also REMOTESYNCDB_SERVE_TOKENS, comma-separated)' })
-        .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
-        .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
-        .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' })
-        .option('accept-push', { type: 'boolean', describe: 'Also be a centre: take bundles from the sites registered with "site add" (DESIGN §9)' })
-        .check((args) => {
-          if (!Number.isInteger(args['max-streams']) || (args['max-streams'] as number) < 1) throw new Error('--max-streams takes a whole number of at least 1');
-          return true;
-        }),
-      run(async (args) => {
-        const tokens = [...list([io.env.REMOTESYNCDB_SERVE_TOKENS ?? '']), ...(args['token-file'] ? readLines(args['token-file'] as string) : [])];
-        if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
-        const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
-        const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => renderer.error(e), acceptPush: Boolean(args['accept-push']), log: (line) => renderer.info(line, 1) });
-        renderer.info(`Serving ${appOf(args)} from ${maskSecrets(dbOf(args))} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
-        await (io.stopSignal ?? new Promise<void>(() => {}));
-        await server.close();
-      }))
-    .command('init', "Create an app's tables and the bookkeeping tables, or add origin tags to existing tables", common, run(async (args) => {
-      const r = await init({ app: appOf(args), db: dbOf(args) });
-      renderer.info(`Created ${r.created.length} table(s)${r.tagged.length ? `, added origin tags to ${r.tagged.join(', ')}` : ''}.`, 0);
-    }))
-    .command('loaddata <files..>', "Load fixtures keeping their pks, as this database's own (untagged) data", common, run(async (args) => {
-      const n = await loaddata({ app: appOf(args), db: dbOf(args), files: args.files as string[] });
-      renderer.info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
-    }))
-    .command('dumpdata [models..]', 'Write models (default: all non-private) as one Django fixture on stdout', common, run(async (args) => {
-      await dumpdata({ app: appOf(args), db: dbOf(args), models: list(args.models), out: io.stdout });
-    }))
-    .command('remote', 'Manage the registry of remotes', (y) =>
-      y
-        .command('add <name> <host>', 'Register a remote with a name before its first sync', (z) =>
-          common(z).option('port', { alias: 'p', type: 'number', describe: 'Remote port [default: 80]' }).option('descr', { type: 'string', describe: 'Description' }),
-          run(async (args) => {
-            const row = await addRemote({ db: dbOf(args), app: appOf(args), name: String(args.name), remote: String(args.host), port: args.port as number | undefined, descr: args.descr as string | undefined });
-            renderer.info(`Registered remote ${row.name} (${row.hostname}).`, 0);
-          }))
-        .command('list', 'List registered remotes', common, run(async (args) => {
-          const rows = await getRemotes({ db: dbOf(args), app: appOf(args) });
-          if (rows.length === 0) renderer.info('No remotes registered.', 0);
-          for (const row of rows) renderer.info(`${row.name}\t${row.hostname}\tlast sync: ${row.last_sync ?? 'never'}${row.descr ? `\t${row.descr}` : ''}`, 0);
-        }))
-        .command('remove <name>', 'Unregister a remote (refuses while rows come from it, unless --purge)', (z) =>
-          common(z).option('purge', { type: 'boolean', describe: "Also delete the app's rows that came from it" }),
-          run(async (args) => {
-            const r = await removeRemote({ db: dbOf(args), app: appOf(args), name: String(args.name), purge: Boolean(args.purge) });
-            renderer.info(`Removed remote ${r.remote.name}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
-          }))
-        .demandCommand(1, 'remote: say add, list or remove'))
-    .command('inspect', 'Write an app manifest from an existing database (tables, columns, pks, FKs, m2m tables, MTI)', (y) =>
-      y
-        .option('db', { type: 'string', describe: 'The database to read [env DATABASE_URL]' })
-        .option('app', { alias: 'a', type: 'string', demandOption: true, describe: 'Name of the app (and the table prefix to strip, as in hcore_station)' })
-        .option('tables', { type: 'string', array: true, describe: 'Only these tables (repeatable or comma-separated)' })
-        .option('output', { alias: 'o', type: 'string', describe: 'Write the manifest to this file [default: stdout]' })
-        .option('verbosity', { alias: 'v', type: 'number', choices: [0, 1, 2], default: 1, describe: 'Output: 0 summary, 1 progress, 2 debug' })
-        .option('config', { type: 'string', describe: 'Config file' }),
-      run(async (args) => {
-        const tables = list(args.tables);
-        const { manifest, warnings } = await inspect({ db: dbOf(args), app: String(args.app), tables: tables.length > 0 ? tables : undefined });
-        for (const warning of warnings) renderer.warn(warning);
-        const text = `${JSON.stringify(manifest, null, 2)}\n`;
-        if (args.output) {
-          writeFileSync(String(args.output), text);
-          renderer.info(`Wrote the manifest of ${Object.keys((manifest as { models: object }).models).length} models to ${args.output}; use it with -a ${args.output}`, 0);
-        } else io.stdout.write(text);
-      }))
-    .command('restore <file>', 'Bring the app and bookkeeping tables back to a backup taken before a sync', (y) =>
-      common(y),
-      run(async (args) => {
-        // -a overrides the manifest recorded in the backup.
-        const r = await restore({ file: String(args.file), db: dbOf(args), app: args.app as string | undefined });
-        renderer.info(`Restored ${r.rows} row(s) in ${r.tables} table(s) from ${args.file}.`, 0);
-      }))
-    .command('history', 'Show recent sync runs', (y) =>
-      common(y).option('limit', { type: 'number', default: 20, describe: 'How many runs' }).option('json', { type: 'boolean', describe: 'As JSON' }),
-      run(async (args) => {
-        const runs = await history({ db: dbOf(args), limit: args.limit as number });
-        if (args.json) {
-          io.stdout.write(`${JSON.stringify(runs)}\n`);
-          return;
-        }
-        if (runs.length === 0) renderer.info('No sync runs recorded.', 0);
-        for (const r of runs) renderer.info(`${r.id}\t${r.started}\t${r.finished ?? '-'}\t${r.remote}\t${r.app}\t${r.status}\t${r.objects ?? '-'} objects${r.error ? `\t${r.error.split('\n')[0]}` : ''}`, 0);
-      }))
-    .command('demo', 'Serve the bundled hcore sample from a temporary database and sync it into --db', (y) =>
-      common(y).option('port', { alias: 'p', type: 'number', default: 8763, describe: 'Port of the temporary instance' }),
-      run(async (args) => {
-        const result = await demo({ db: dbOf(args), port: args.port as number, emit: renderer.event });
-        renderer.summary(result);
-        renderer.info(`The replicated data is in ${maskSecrets(dbOf(args))}.`, 0);
-      }))
+      })), context)
     .strict()
     // "--no-backups" is a flag of its own, not the negation of a "--backups".
     .parserConfiguration({ 'boolean-negation': false })
@@ -294,11 +197,10 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(110, (io.stdout as NodeJS.WriteStream).columns ?? 100))
-    .exitProcess(false)
+    .exitProcess(false), context)
     .fail((message, error) => {
       throw error ?? new ConfigError(message);
     });
-  registerPushCommands(parser, { common, run, renderer: () => renderer, appOf, dbOf, configOf, env: io.env, stdout: io.stdout, stopSignal: io.stopSignal });
   try {
     const output = await new Promise<string>((resolve, reject) => {
       parser.parseAsync(argv as string[], {}, (err: Error | undefined, _argv: unknown, out: string) => (err ? reject(err) : resolve(out))).catch(reject);

@@ -4,9 +4,10 @@ import type { SyncEvent } from '../sync/events.js';
 import { kb } from './render.js';
 
 type Phase = 'prepare' | 'check' | 'fetch' | 'install';
+// The remote is checked before anything is created locally (a remote that does not answer creates nothing).
 const PHASES: Array<{ phase: Phase; title: string }> = [
-  { phase: 'prepare', title: 'Prepare the local database' },
   { phase: 'check', title: 'Check the remote' },
+  { phase: 'prepare', title: 'Prepare the local database' },
   { phase: 'fetch', title: 'Fetch fixtures' },
   { phase: 'install', title: 'Install in one transaction' },
 ];

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
-import type { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
-import { configCandidates, pushTokenFor, type ConfigFile } from '../config.js';
+import { configCandidates, pushTokenFor } from '../config.js';
 import { RemoteSyncError } from '../errors.js';
 import { parseInterval, runEvery } from '../fleet/fleet.js';
 import { enrol } from '../push/enrol.js';
@@ -9,22 +8,9 @@ import { push, type PushResult } from '../push/push.js';
 import { addSite, rotateSiteToken, setSiteEnabled, siteStatus, type SiteStatus } from '../push/sites.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { list, readCa } from './args.js';
-import type { Renderer } from './render.js';
+import type { CommandContext } from './admin-commands.js';
 
 type Args = Record<string, unknown>;
-
-/** What the push commands borrow from the CLI's main. */
-export interface CommandKit {
-  common: (y: Argv) => Argv;
-  run: (handler: (args: Args) => Promise<number | void>) => (args: Args) => Promise<void>;
-  renderer: () => Renderer;
-  appOf: (args: Args) => string;
-  dbOf: (args: Args) => string;
-  configOf: (args: Args) => ConfigFile;
-  env: NodeJS.ProcessEnv;
-  stdout: Writable;
-  stopSignal?: Promise<void>;
-}
 
 function siteLine(s: SiteStatus): string {
   const last = s.lastBundle ? `last push ${s.lastBundle.committed} (bundle ${s.lastBundle.id}, ${s.lastBundle.objects ?? 0} objects, ${s.lastBundle.written ?? 0} written, ${s.lastBundle.rejects ?? 0} rejected), ${s.lagSeconds ?? '?'} s behind` : 'never pushed';
@@ -32,13 +18,13 @@ function siteLine(s: SiteStatus): string {
 }
 
 /** `push` (at a site) and `site ...` (at the centre): DESIGN §9. */
-export function registerPushCommands(parser: Argv, kit: CommandKit): void {
-  const { common, run, appOf, dbOf } = kit;
+export function pushCommands(parser: Argv, kit: CommandContext): Argv {
+  const { common, run, appOf, dbOf, io } = kit;
   const print = (args: Args, value: unknown, text: string) => {
-    if (args.json) kit.stdout.write(`${JSON.stringify(value)}\n`);
+    if (args.json) io.stdout.write(`${JSON.stringify(value)}\n`);
     else kit.renderer().info(text, 0);
   };
-  parser
+  return parser
     .command('push', "Send this site's changes to a centre (serve --accept-push)", (y) =>
       common(y)
         .option('to', { type: 'string', demandOption: true, describe: 'The centre: https://host[:port] or host:port' })
@@ -67,21 +53,21 @@ export function registerPushCommands(parser: Argv, kit: CommandKit): void {
         const config = args.enrol && typeof args.config === 'string' && !existsSync(args.config) ? {} : kit.configOf(args);
         const http = { idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), ...(args.ca ? { ca: readCa(args.ca as string) } : {}) };
         if (args.enrol) {
-          const file = config.source ?? (args.config as string | undefined) ?? configCandidates(kit.env)[0];
+          const file = config.source ?? (args.config as string | undefined) ?? configCandidates(io.env)[0];
           const r = await enrol({ to: String(args.to), code: String(args.enrol), configFile: file, http });
           print(args, { status: 'enrolled', site: r.site, centre: r.centre, configFile: r.configFile }, `Enrolled as site ${r.site} at ${r.centre}; the token is in ${r.configFile}.`);
           return;
         }
         const once = async (): Promise<PushResult> => push({
           to: String(args.to), app: appOf(args), db: dbOf(args), exclude: list(args.exclude), prune: Boolean(args.prune), full: Boolean(args.full),
-          workDir: (args['work-dir'] as string | undefined) || kit.env.REMOTESYNCDB_WORK_DIR || config.workDir,
-          token: pushTokenFor(parseRemote(String(args.to)).hostname, kit.env, config), http, chunkBytes: args['chunk-bytes'] as number,
+          workDir: kit.workDirOf(args),
+          token: pushTokenFor(parseRemote(String(args.to)).hostname, io.env, config), http, chunkBytes: args['chunk-bytes'] as number,
           emit: (e) => { if (e.type === 'phase') kit.renderer().info(e.message, 2); },
         });
         const report = (r: PushResult) => print(args, r, `Pushed bundle ${r.ack.id} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.ack.objects} objects, ${r.ack.written} written, ${r.ack.rejects.length} rejected.`);
         if (!args.every) return report(await once());
         const abort = new AbortController();
-        void kit.stopSignal?.then(() => abort.abort());
+        void io.stopSignal?.then(() => abort.abort());
         await runEvery(parseInterval(String(args.every)), async () => {
           try {
             report(await once());

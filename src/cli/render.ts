@@ -42,6 +42,12 @@ export class Renderer {
     this.line(this.options.stderr, `warning: ${maskSecrets(text)}`);
   }
 
+  /** A log line on stderr at `level` and above (serve's access log), masked, never under -S. */
+  log(text: string, level: number): void {
+    if (this.options.isSilent || this.options.verbosity < level) return;
+    this.line(this.options.stderr, maskSecrets(text));
+  }
+
   /** Errors always reach stderr, masked. */
   error(error: unknown): void {
     const message = error instanceof RemoteSyncError ? error.message : databaseMessage(error);
@@ -62,6 +68,7 @@ export class Renderer {
       case 'remote-up': return this.info(`Remote host is up: ${event.remote} serves ${event.app}${event.instance ? ` (instance ${event.instance})` : ''}`);
       case 'remote-registered': return this.info(`Registered new remote ${event.remote}`);
       case 'backup': return this.info(`Backup of the tables before the install: ${event.file} (remotesyncdb restore FILE brings it back)`);
+      case 'backup-discarded': return this.info(`Nothing changed: backup ${event.file} not kept (the older backups stay)`);
       case 'plan': return this.info(`Plan: ${event.models.join(', ')}`, 2);
       case 'model-fetched': return this.info(`  fetched ${event.model}: ${event.objects} objects, ${kb(event.bytes)}${event.modifiedAfter ? ` (modified after ${event.modifiedAfter})` : ''}`);
       case 'model-installing': return this.info(`  installing ${event.model}`, 2);
@@ -74,6 +81,10 @@ export class Renderer {
 
   /** The closing report of a sync. */
   summary(result: SyncResult): void {
+    // A cron run (-S) that left objects out says so where cron looks: one line on stderr; the exit code stays 0.
+    if (this.options.isSilent && result.skipped > 0) {
+      this.line(this.options.stderr, `remotesyncdb: warning: ${result.remote}: --skip left out ${result.skipped} object(s); see ${result.rejectsFile ?? 'rejects.txt'}`);
+    }
     if (this.options.isJson) {
       if (!this.options.isSilent) this.options.stdout.write(`${JSON.stringify(result)}\n`);
       return;
@@ -92,8 +103,15 @@ export class Renderer {
       this.info(`${result.disagreements.length} object(s) matched a local row by natural key but disagreed in other fields (listed above; -v 1).`, 0);
     }
     if (result.skipped > 0) this.info(`Skipped ${result.skipped} object(s) that could not be installed; see ${result.rejectsFile}`, 0);
-    if (result.status === 'dry-run') this.info(`Dry run: ${result.objects} objects from ${result.fixtures} fixtures would be installed; nothing was written.`, 0);
-    else this.info(`Successfully installed ${result.objects} objects from ${result.fixtures} fixtures.`, 0);
+    const r = result;
+    if (r.status === 'dry-run') {
+      this.info(`Dry run: received ${r.received} objects: would insert ${r.inserted}, update ${r.updated}, delete ${r.deleted}, skip ${r.skipped}; ${r.unchanged} unchanged.`, 0);
+      this.info(`Dry run: ${r.written} objects from ${r.fixtures} fixtures would be installed; nothing was written.`, 0);
+    } else {
+      this.info(`Received ${r.received} objects: ${r.inserted} inserted, ${r.updated} updated, ${r.deleted} deleted, ${r.skipped} skipped, ${r.unchanged} unchanged.`, 0);
+      // Enhydris' closing line; N is what was written (inserted + updated + deleted).
+      this.info(`Successfully installed ${r.written} objects from ${r.fixtures} fixtures.`, 0);
+    }
   }
 
   /** A fleet run's events: each remote's own sync events, prefixed with its name. */
@@ -105,7 +123,7 @@ export class Renderer {
         const o = event.outcome;
         if (o.status === 'failed') return this.line(this.options.stderr, `remotesyncdb: error: ${o.name} (${o.remote}): ${maskSecrets(o.error?.message ?? 'failed')}`);
         if (o.status === 'skipped') return this.info(`${o.name} (${o.remote}): skipped (${o.reason})`);
-        return this.info(`${o.name} (${o.remote}): ${o.result?.objects ?? 0} objects`);
+        return this.info(`${o.name} (${o.remote}): ${o.result?.written ?? 0} objects written of ${o.result?.received ?? 0} received`);
       }
     }
   };
@@ -118,7 +136,7 @@ export class Renderer {
     }
     const count = (status: string) => result.outcomes.filter((o) => o.status === status).length;
     for (const o of result.outcomes) {
-      const what = o.status === 'success' ? `${o.result?.objects ?? 0} objects` : o.status === 'failed' ? `exit ${o.error?.exitCode}: ${maskSecrets(o.error?.message.split('\n')[0] ?? '')}` : o.reason ?? '';
+      const what = o.status === 'success' ? `${o.result?.written ?? 0} objects written of ${o.result?.received ?? 0} received` : o.status === 'failed' ? `exit ${o.error?.exitCode}: ${maskSecrets(o.error?.message.split('\n')[0] ?? '')}` : o.reason ?? '';
       this.info(`  ${o.name.padEnd(20)} ${o.status.padEnd(8)} ${what}`, 1);
     }
     this.info(`Fleet: ${count('success')} of ${result.outcomes.length} synced, ${result.failed} failed, ${count('skipped')} skipped (${(result.durationMs / 1000).toFixed(1)} s).`, 0);

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import knexPackage, { type Knex } from 'knex';
 
 // knex is CommonJS: its factory is the module itself.
 const createKnex = knexPackage as unknown as (config: Knex.Config) => Knex;
-import { ConfigError, databaseMessage, maskSecrets, RemoteSyncError } from '../errors.js';
+import { ConfigError, databaseMessage, maskSecrets } from '../errors.js';
 import type { DialectAdapter, DialectName } from './dialect.js';
 import { mysqlAdapter } from './mysql-adapter.js';
 import { postgresAdapter } from './postgres-adapter.js';
@@ -53,14 +55,59 @@ export function openDatabase(target: string = DEFAULT_DB): Database {
   return { knex, dialect, display: maskSecrets(target) };
 }
 
-/** Open a database and make sure it answers, with a clear error (password masked) if not. */
+/** The file of a SQLite target (`sqlite:PATH` or a path), absolute; undefined for a server URL or `:memory:`. */
+export function sqliteFile(target: string = DEFAULT_DB): string | undefined {
+  if (dialectOf(target) !== 'sqlite') return undefined;
+  const file = target.startsWith('sqlite:') ? target.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : target;
+  return file === ':memory:' ? undefined : path.resolve(file);
+}
+
+/** Whether the target exists as far as can be told without connecting: a SQLite file is there; a server is assumed to be. */
+export function databaseExists(target: string = DEFAULT_DB): boolean {
+  const file = sqliteFile(target);
+  return file === undefined || existsSync(file);
+}
+
+/** How to create a database that is missing or cannot be opened, for the message. */
+function createHint(target: string): string {
+  const file = sqliteFile(target);
+  if (file) {
+    return existsSync(path.dirname(file))
+      ? `create it with "remotesyncdb init --db ${file}" or a sync`
+      : `its directory ${path.dirname(file)} does not exist: create it (mkdir -p), then "remotesyncdb init --db ${file}" or a sync`;
+  }
+  return dialectOf(target) === 'postgres'
+    ? 'check --db; a missing database is created with "createdb NAME" (or CREATE DATABASE), then "remotesyncdb init" or a sync'
+    : 'check --db; a missing database is created with CREATE DATABASE NAME CHARACTER SET utf8mb4, then "remotesyncdb init" or a sync';
+}
+
+/**
+ * Open a database and make sure it answers, with a clear error (password masked) if not: a
+ * configuration error (exit 2) that says how to create it.
+ */
 export async function connectDatabase(target: string = DEFAULT_DB): Promise<Database> {
+  const file = sqliteFile(target);
+  if (file && !existsSync(path.dirname(file))) {
+    throw new ConfigError(`Cannot use the local database ${file}: ${createHint(target)}`, { code: 'E_DATABASE', meta: { file } });
+  }
   const db = openDatabase(target);
   try {
     await db.knex.raw('SELECT 1');
   } catch (error) {
     await db.knex.destroy();
-    throw new RemoteSyncError(`Cannot use the local database ${db.display}: ${maskSecrets(databaseMessage(error))}`, { code: 'E_DATABASE', exitCode: 1, cause: error });
+    throw new ConfigError(`Cannot use the local database ${db.display}: ${maskSecrets(databaseMessage(error))}; ${createHint(target)}`, { code: 'E_DATABASE', cause: error });
   }
   return db;
+}
+
+/**
+ * Open a database that must already exist, for a command that only reads (`dumpdata`,
+ * `history`, `remote list`, `inspect`, `serve`): a missing SQLite file is refused, not created.
+ */
+export async function connectExistingDatabase(target: string = DEFAULT_DB): Promise<Database> {
+  const file = sqliteFile(target);
+  if (file && !existsSync(file)) {
+    throw new ConfigError(`No database at ${file}: ${createHint(target)}`, { code: 'E_DATABASE', meta: { file } });
+  }
+  return connectDatabase(target);
 }

@@ -172,3 +172,19 @@ export function fleetTokenFor(config: FleetConfig, env: NodeJS.ProcessEnv): (hos
     return undefined;
   };
 }
+
+/**
+ * Where the token for a remote is expected, for the message of a 401/403: the config entry's
+ * `tokenEnv` when it has one, else REMOTESYNCDB_TOKEN or the config file.
+ */
+export function fleetTokenHint(config: FleetConfig, env: NodeJS.ProcessEnv): (hostname: string) => string {
+  return (hostname) => {
+    for (const [name, entry] of Object.entries(isObject(config.remotes) ? config.remotes : {})) {
+      if (!isObject(entry) || typeof entry.tokenEnv !== 'string') continue;
+      const host = typeof entry.host === 'string' ? entry.host : name;
+      if (identityOf({ host, port: typeof entry.port === 'number' ? entry.port : undefined }) !== hostname) continue;
+      return `the config file${config.source ? ` ${config.source}` : ''} takes remote "${name}"'s token from the environment variable ${entry.tokenEnv}${env[entry.tokenEnv] ? ' (set, but refused: check its value)' : ' (not set)'}`;
+    }
+    return `give the token it expects in REMOTESYNCDB_TOKEN or the config file${config.source ? ` (${config.source})` : ''}`;
+  };
+}

@@ -15,6 +15,12 @@ export interface BuildManifestOptions {
   readonly tables?: readonly string[];
   /** Where the catalog came from, for messages (a masked database URL). */
   readonly source: string;
+  /**
+   * Model names as the app spells them (`EventType`), e.g. a live instance's `GET /api/` models:
+   * a table whose derived name matches one case-insensitively takes its spelling. A catalog
+   * cannot know it (Django's content types hold model names lowercased).
+   */
+  readonly names?: readonly string[];
 }
 
 /** A manifest as plain JSON, and what could not be expressed in it. */
@@ -42,7 +48,7 @@ export function buildManifest(catalog: readonly CatalogTable[], options: BuildMa
   if (modelTables.size === 0) {
     throw new ConfigError(`inspect: no table of ${options.source} can be a model of app ${options.app}${warnings.length > 0 ? `:\n  ${warnings.join('\n  ')}` : ` (it has no tables but the tool's own ${TOOL_TABLE_PREFIX}*)`}`);
   }
-  const names = modelNames([...modelTables.keys()], options.app, warn);
+  const names = modelNames([...modelTables.keys()], options.app, warn, options.names);
   const models = new Map<string, ModelJson>();
   for (const [table, model] of modelTables) models.set(table, modelJson(model, names, modelTables, warn));
   for (const link of links) addLink(link, models, warn);
@@ -77,15 +83,21 @@ function manifestJson(options: BuildManifestOptions, registry: string | undefine
   return out;
 }
 
-/** `hcore_gentityaltcode` -> `Gentityaltcode`: the `<app>_` prefix dropped, first letter upper-cased. */
-function modelNames(tables: readonly string[], app: string, warn: (where: string, message: string) => void): Map<string, string> {
+/**
+ * `hcore_gentityaltcode` -> `Gentityaltcode`: the `<app>_` prefix dropped, first letter
+ * upper-cased; or `GentityAltCode` when `spelled` (the app's own names) has it in any case.
+ */
+function modelNames(tables: readonly string[], app: string, warn: (where: string, message: string) => void, spelled?: readonly string[]): Map<string, string> {
   const upper = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
   const prefix = `${app.toLowerCase()}_`;
+  const known = new Map((spelled ?? []).filter((n) => IDENTIFIER.test(n)).map((n) => [n.toLowerCase(), n]));
   const names = new Map<string, string>();
   const taken = new Set<string>();
   for (const table of tables) {
     const bare = table.toLowerCase().startsWith(prefix) ? table.slice(prefix.length) : table;
-    let name = IDENTIFIER.test(upper(bare)) ? upper(bare) : upper(table);
+    const derived = IDENTIFIER.test(upper(bare)) ? upper(bare) : upper(table);
+    let name = known.get(bare.toLowerCase()) ?? derived;
+    if (spelled && !known.has(bare.toLowerCase())) warn(table, `model ${derived} is not among the names given (not served there: private, or not a model of the app); exclude it with -e ${derived} when syncing`);
     if (taken.has(name)) {
       const wanted = name;
       name = upper(table);

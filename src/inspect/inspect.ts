@@ -1,8 +1,10 @@
-import { connectDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { IDENTIFIER } from '../manifest/types.js';
 import { buildManifest, type InspectResult } from './build-manifest.js';
 import { catalogFor } from './catalog-for.js';
+import { getInstanceInfo, type RequestOptions } from '../sources/http-client.js';
+import { parseRemote } from '../sources/remote-endpoint.js';
 
 export type { InspectResult } from './build-manifest.js';
 
@@ -16,6 +18,8 @@ export interface InspectOptions {
   tables?: string[];
   /** The Django app label of fixtures' `model` keys; default the app name. */
   label?: string;
+  /** Model names as the app spells them (`--names-from`: a live instance's `GET /api/`). */
+  names?: readonly string[];
 }
 
 /**
@@ -27,11 +31,17 @@ export interface InspectOptions {
 export async function inspect(options: InspectOptions): Promise<InspectResult> {
   if (!IDENTIFIER.test(options.app)) throw new ConfigError(`inspect: app "${options.app}" must be an identifier like "hcore"`);
   if (options.label !== undefined && !IDENTIFIER.test(options.label)) throw new ConfigError(`inspect: label "${options.label}" must be an identifier`);
-  const db = await connectDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   try {
     const tables = await catalogFor(db.dialect.name).readTables(db.knex);
-    return buildManifest(tables, { app: options.app, label: options.label, tables: options.tables, source: db.display });
+    return buildManifest(tables, { app: options.app, label: options.label, tables: options.tables, source: db.display, names: options.names });
   } finally {
     await db.knex.destroy();
   }
+}
+
+/** `--names-from URL`: the model names a live instance serves (its `GET /api/`), spelled as the app spells them. */
+export async function modelNamesFrom(url: string, request: RequestOptions = {}): Promise<string[]> {
+  const endpoint = parseRemote(url.replace(/\/api\/?$/, ''));
+  return (await getInstanceInfo(endpoint, request)).models;
 }

@@ -30,7 +30,8 @@ export async function installObjects(options: InstallOptions): Promise<InstallRe
   await linkM2m(ctx);
   // Checks that no row still references a placeholder, then deletes them.
   await ctx.placeholders.removeAll();
-  if (options.prune) await pruneObjects(ctx);
+  // A remote not registered here yet (a dry run into a fresh database) has no rows to prune.
+  if (options.prune && options.remoteId !== undefined) await pruneObjects(ctx);
   await touchRoots(ctx);
   return installResult(ctx);
 }

@@ -3,7 +3,7 @@ import type { DialectAdapter } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_REGISTRY_TABLE } from '../manifest/types.js';
 
-/** What the tool keeps per remote beyond the registry's own columns (last sync, TLS), keyed by the registry's id. */
+/** What the tool keeps per remote beyond the registry's own columns (last sync, TLS, instance), keyed by the registry's id. */
 export const REMOTE_TABLE = 'remotesyncdb_remote';
 
 /**
@@ -45,7 +45,11 @@ export async function ensureRegistry(knex: Knex | Knex.Transaction, dialect: Dia
         t.integer('id').unsigned().primary().references('id').inTable(registry);
         t.string('last_sync', 32).nullable();
         t.boolean('is_tls').notNullable().defaultTo(false);
+        t.string('instance', 255).nullable();
       });
+    } else if (!(await k.schema.hasColumn(REMOTE_TABLE, 'instance'))) {
+      // What the remote's GET /api/ calls itself: one server registered under two spellings shows by it.
+      await k.schema.alterTable(REMOTE_TABLE, (t) => t.string('instance', 255).nullable());
     }
     if (await k.schema.hasColumn(registry, 'is_tls')) await moveToolColumns(k, registry);
   };

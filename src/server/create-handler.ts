@@ -23,6 +23,20 @@ export interface HandlerOptions {
   onError?: (error: unknown) => void;
   /** `--accept-push`: also take bundles from enrolled sites (DESIGN §9); the pull API stays read-only. */
   acceptPush?: { lockWaitMs?: number; log?: (line: string) => void };
+  /** Called once per request when its answer is finished (or the client went away): for the access log. Carries no header, so no token. */
+  onRequest?: (request: RequestLog) => void;
+}
+
+/** One line of the access log. */
+export interface RequestLog {
+  client: string;
+  method: string;
+  /** The path without its query string. */
+  path: string;
+  status: number;
+  ms: number;
+  /** The client closed the connection before the answer was complete. */
+  isAborted: boolean;
 }
 
 /** The instance's clock in whole seconds, UTC: `X-Server-Time`. */
@@ -65,6 +79,18 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
   let streams = 0;
   const push = options.acceptPush ? createPushRoutes({ db, manifest, ...options.acceptPush }, send) : undefined;
   return (req, res) => {
+    if (options.onRequest) {
+      const onRequest = options.onRequest;
+      const started = Date.now();
+      let isLogged = false;
+      const log = (isAborted: boolean) => {
+        if (isLogged) return;
+        isLogged = true;
+        onRequest({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted });
+      };
+      res.once('finish', () => log(false));
+      res.once('close', () => log(!res.writableFinished));
+    }
     void (async () => {
       if (push && (await push(req, res))) return;
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'read-only API: only GET' }, { allow: 'GET' });

@@ -2,10 +2,10 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import { connectDatabase } from '../dialects/index.js';
+import { connectExistingDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { ConfigError } from '../errors.js';
-import { createHandler } from './create-handler.js';
+import { createHandler, type HandlerOptions } from './create-handler.js';
 import { ensurePushTables } from '../push/push-tables.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 
@@ -28,6 +28,8 @@ export interface ServeOptions {
   /** A line per push refusal and per committed bundle. */
   log?: (line: string) => void;
   onError?: (error: unknown) => void;
+  /** The access log: called once per request (see createHandler). */
+  onRequest?: HandlerOptions['onRequest'];
 }
 
 /** A running instance. */
@@ -40,7 +42,7 @@ export interface ServeResult {
 /** Serve a database as a remote instance until `close()`. */
 export async function serve(options: ServeOptions): Promise<ServeResult> {
   const manifest = loadManifest(options.app);
-  const db = await connectDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
   // Read-only: serve never creates or alters anything, unless it is a centre that takes pushes.
   // A model whose table is missing answers 404.
   const missing: string[] = [];
@@ -60,7 +62,7 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
   }
   const host = options.host ?? '127.0.0.1';
   const handler = createHandler({
-    db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, missing, maxStreams: options.maxStreams,
+    db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, onRequest: options.onRequest, missing, maxStreams: options.maxStreams,
     ...(options.acceptPush ? { acceptPush: { log: options.log } } : {}),
   });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);

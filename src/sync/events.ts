@@ -8,6 +8,8 @@ export type SyncEvent =
   | { type: 'remote-up'; remote: string; app: string; instance: string }
   | { type: 'remote-registered'; remote: string }
   | { type: 'backup'; file: string }
+  /** The run changed no app row: its backup was removed, so that the older ones are not rotated out. */
+  | { type: 'backup-discarded'; file: string }
   | { type: 'plan'; models: string[] }
   | { type: 'model-fetched'; model: string; bytes: number; objects: number; modifiedAfter?: string }
   | { type: 'rolled-back'; error: unknown };
@@ -19,8 +21,18 @@ export interface SyncResult {
   status: 'success' | 'fetched' | 'dry-run';
   /** Objects read from the fixtures and installed or found unchanged (skipped ones not counted). */
   objects: number;
+  /** Objects read from the fixtures. */
+  received: number;
+  inserted: number;
+  updated: number;
+  /** Rows `--prune` deleted. */
+  deleted: number;
   /** Objects `--skip` left out. */
   skipped: number;
+  /** Objects that matched what was stored. */
+  unchanged: number;
+  /** Rows written: inserted + updated + deleted (the N of "Successfully installed N objects"). */
+  written: number;
   /** Natural-key matches whose other fields disagreed, and what was done about each. */
   disagreements?: Disagreement[];
   /** With `--skip`: where the rejected objects are listed. */

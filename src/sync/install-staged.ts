@@ -1,6 +1,8 @@
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
-import { installObjects, type InstallResult } from '../install/install.js';
+import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
+import { targetIdentity } from '../sources/target-identity.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { registerRemote, setLastSync, type RemoteRow } from './registry.js';
 import { writeRejects } from './report.js';
@@ -20,7 +22,7 @@ export async function installStaged(run: SyncRun, target: SyncTarget, staged: St
   run.emit({ type: 'phase', phase: 'install', message: `Installing ${staged.plan.length} fixtures into ${db.display}` });
   try {
     const backup = isDryRun ? undefined : await backupTables(run, target);
-    const remote = target.registered ?? (isDryRun ? undefined : await register(run, target));
+    const remote = target.registered ?? (isDryRun ? undefined : await register(run, target, staged));
     const result = await installObjects({
       trx, dialect: db.dialect, manifest: run.manifest, plan: staged.plan, remoteId: remote?.id, remote: endpoint.hostname,
       objects: (model) => readFixtureBatches(fixtureFile(dir, model.name)),
@@ -30,8 +32,12 @@ export async function installStaged(run: SyncRun, target: SyncTarget, staged: St
     run.marks.commit = Date.now();
     await db.dialect.finish(trx, run.lockKey, !isDryRun);
     run.marks.done = Date.now();
-    if (options.skip) await writeRejects(dir, endpoint.hostname, result.rejects);
-    if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
+    if (options.skip && !isDryRun) await writeRejects(dir, endpoint.hostname, result.rejects);
+    if (backup && !hasChanged(result.counts) && target.registered) {
+      // Nothing changed: this backup equals the previous one; keeping it would rotate out an older, useful one.
+      await rm(backup, { force: true });
+      run.emit({ type: 'backup-discarded', file: backup });
+    } else if (backup) await pruneBackups(path.dirname(backup), options.keepBackups ?? DEFAULT_KEEP_BACKUPS);
     return result;
   } catch (error) {
     if (!isDryRun) run.emit({ type: 'rolled-back', error });
@@ -43,15 +49,15 @@ export async function installStaged(run: SyncRun, target: SyncTarget, staged: St
 /** Phase 4, backup (unless `-N`): a snapshot of the app's and bookkeeping tables; returns its file. */
 async function backupTables(run: SyncRun, target: SyncTarget): Promise<string | undefined> {
   if (run.options.noBackups) return undefined;
-  const backup = await writeBackup(target.trx, run.db.dialect, run.manifest, path.join(target.dir, 'backups'));
+  const backup = await writeBackup(target.trx, run.db.dialect, run.manifest, path.join(target.dir, 'backups'), targetIdentity(run.options.db));
   run.emit({ type: 'backup', file: backup });
   return backup;
 }
 
 /** A remote not registered yet is registered inside the install's transaction (`--resume` knows no ip address). */
-async function register(run: SyncRun, target: SyncTarget): Promise<RemoteRow> {
+async function register(run: SyncRun, target: SyncTarget, staged: Staged): Promise<RemoteRow> {
   const { endpoint } = target;
-  const remote = await registerRemote(target.trx, run.manifest.registry, { hostname: endpoint.hostname, ipAddress: run.options.resume ? null : endpoint.host, isTls: endpoint.isTls });
+  const remote = await registerRemote(target.trx, run.manifest.registry, { hostname: endpoint.hostname, ipAddress: run.options.resume ? null : endpoint.host, isTls: endpoint.isTls, instance: staged.fetched.instance });
   run.emit({ type: 'remote-registered', remote: endpoint.hostname });
   return remote;
 }
@@ -60,7 +66,12 @@ async function register(run: SyncRun, target: SyncTarget): Promise<RemoteRow> {
 async function recordClock(run: SyncRun, target: SyncTarget, staged: Staged, remote: RemoteRow): Promise<void> {
   const { manifest } = run;
   const { plan, fetched } = staged;
-  if (fetched.serverTime) await setLastSync(target.trx, remote.id, fetched.serverTime);
+  if (fetched.serverTime) await setLastSync(target.trx, remote.id, fetched.serverTime, fetched.instance);
   const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
   await writeWatermarks(target.trx, remote.id, manifest.app, watermarks);
+}
+
+/** Whether a run wrote any app row (watermarks and last_sync move on every run and do not count). */
+function hasChanged(counts: readonly ModelCounts[]): boolean {
+  return counts.some((c) => c.inserted + c.updated + c.deleted > 0);
 }

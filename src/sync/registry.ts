@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { ConfigError } from '../errors.js';
+import { parseRemote } from '../sources/remote-endpoint.js';
 import { REMOTE_TABLE } from '../schema/registry-table.js';
 
 /** A registered remote: a row of the registry (the app's own table or `remotesyncdb_database`) and the tool's columns. */
@@ -12,13 +13,15 @@ export interface RemoteRow {
   last_sync: string | null;
   /** Reached over https (the identity `host[:port]` leaves 443 out, so it is recorded here). */
   is_tls: boolean | number | null;
+  /** The `instance` its `GET /api/` reported at its last sync (informational). */
+  instance?: string | null;
 }
 
 /** The registry's rows joined with what the tool keeps per remote. */
 function remotes(knex: Knex | Knex.Transaction, registry: string): Knex.QueryBuilder {
   return knex({ r: registry })
     .leftJoin({ x: REMOTE_TABLE }, 'x.id', 'r.id')
-    .select('r.id', 'r.name', 'r.ip_address', 'r.hostname', 'r.descr', 'x.last_sync', 'x.is_tls');
+    .select('r.id', 'r.name', 'r.ip_address', 'r.hostname', 'r.descr', 'x.last_sync', 'x.is_tls', 'x.instance');
 }
 
 /**
@@ -39,21 +42,25 @@ export async function findRemoteByName(knex: Knex | Knex.Transaction, registry: 
 }
 
 /** Register a remote; its name defaults to its hostname. */
-export async function registerRemote(knex: Knex | Knex.Transaction, registry: string, remote: { hostname: string; name?: string; descr?: string; ipAddress?: string | null; isTls?: boolean }): Promise<RemoteRow> {
+export async function registerRemote(knex: Knex | Knex.Transaction, registry: string, remote: { hostname: string; name?: string; descr?: string; ipAddress?: string | null; isTls?: boolean; instance?: string }): Promise<RemoteRow> {
   const name = remote.name ?? remote.hostname;
   const clash = await knex(registry).where({ name }).orWhere({ hostname: remote.hostname }).first();
   if (clash) throw new ConfigError(`A remote named "${clash.name}" with hostname ${clash.hostname} is already registered`);
   // The app's own registry has NOT NULL ip_address and descr (Django's CharField/TextField): '' for unknown.
   await knex(registry).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: remote.ipAddress ?? '' });
   const row = await knex(registry).where({ hostname: remote.hostname }).first('id');
-  await knex(REMOTE_TABLE).insert({ id: row.id, is_tls: remote.isTls ?? false });
+  await knex(REMOTE_TABLE).insert({ id: row.id, is_tls: remote.isTls ?? false, instance: remote.instance || null });
   return (await remotes(knex, registry).where('r.id', row.id).first()) as RemoteRow;
 }
 
-/** Record the remote's clock of its last successful sync (a registry row the app added may have no row of ours yet). */
-export async function setLastSync(knex: Knex | Knex.Transaction, id: number, serverTime: string): Promise<void> {
-  const updated = await knex(REMOTE_TABLE).where({ id }).update({ last_sync: serverTime });
-  if (updated === 0) await knex(REMOTE_TABLE).insert({ id, last_sync: serverTime, is_tls: false });
+/**
+ * Record the remote's clock of its last successful sync, and the instance it reported (a
+ * registry row the app added may have no row of ours yet).
+ */
+export async function setLastSync(knex: Knex | Knex.Transaction, id: number, serverTime: string, instance?: string): Promise<void> {
+  const values = { last_sync: serverTime, ...(instance ? { instance } : {}) };
+  const updated = await knex(REMOTE_TABLE).where({ id }).update(values);
+  if (updated === 0) await knex(REMOTE_TABLE).insert({ id, is_tls: false, ...values });
 }
 
 /** Delete a remote's registry row and what the tool keeps for it (its watermarks too: `watermarks` names their table). */
@@ -67,4 +74,22 @@ export async function unregisterRemote(knex: Knex | Knex.Transaction, registry: 
 export async function listRemotes(knex: Knex | Knex.Transaction, registry: string): Promise<RemoteRow[]> {
   if (!(await knex.schema.hasTable(registry)) || !(await knex.schema.hasTable(REMOTE_TABLE))) return [];
   return (await remotes(knex, registry).orderBy('r.name')) as RemoteRow[];
+}
+
+/**
+ * Registered remotes other than `hostname` that reported the same `instance` on the same port:
+ * most likely the same server under another spelling (`localhost:8000` and `127.0.0.1:8000`),
+ * which would become a second origin and duplicate every object. Instances on other ports are
+ * other servers on one host and are left out.
+ */
+export async function sameInstance(knex: Knex | Knex.Transaction, registry: string, endpoint: { hostname: string; port: number }, instance: string): Promise<RemoteRow[]> {
+  if (!instance) return [];
+  const rows = (await listRemotes(knex, registry)).filter((row) => row.instance === instance && row.hostname !== endpoint.hostname);
+  return rows.filter((row) => {
+    try {
+      return parseRemote(`${row.is_tls ? 'https://' : ''}${row.hostname}`).port === endpoint.port;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -15,10 +15,10 @@ export async function reportRun(run: SyncRun, target: SyncTarget, staged: Staged
   const counts = installed.counts;
   if (run.writes) await recordRun(run.db.knex, { startedAt: run.startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
   return {
-    ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, staged.fetched.serverTime, dir, run.started),
+    ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, staged.fetched.serverTime, run.stagePath, run.started),
     timings: timings(run.marks),
     disagreements: installed.disagreements,
-    ...(options.skip ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
+    ...(options.skip && !options.dryRun ? { rejectsFile: path.join(dir, 'rejects.txt') } : {}),
   };
 }
 
@@ -26,7 +26,7 @@ export async function reportRun(run: SyncRun, target: SyncTarget, staged: Staged
 export async function reportFetched(run: SyncRun, target: SyncTarget, staged: Staged): Promise<SyncResult> {
   const { plan, fetched } = staged;
   await run.db.dialect.finish(target.trx, run.lockKey, false);
-  return result('fetched', target.endpoint.hostname, run.manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, target.dir, run.started);
+  return result('fetched', target.endpoint.hostname, run.manifest, plan.map((m) => emptyCounts(m.name, fetched.models[m.name].objects)), fetched.serverTime, run.stagePath, run.started);
 }
 
 /** `rejects.txt`: what `--skip` left out, one object a line with its reason. */
@@ -35,13 +35,36 @@ export async function writeRejects(dir: string, remote: string, rejects: Reject[
   await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
 }
 
-/** A row of the run history (`remotesyncdb_run`), when that table exists: status, counts, error. */
+/** A run's counts over all models: what arrived, and what became of it. */
+export interface RunTotals {
+  /** Objects read from the fixtures. */
+  received: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  skipped: number;
+  unchanged: number;
+  /** Rows written: inserted + updated + deleted (the N of "Successfully installed N objects"). */
+  written: number;
+}
+
+/** The totals of per-model counts. */
+export function totals(models: readonly ModelCounts[]): RunTotals {
+  const sum = (key: 'objects' | 'inserted' | 'updated' | 'deleted' | 'skipped' | 'unchanged') => models.reduce((n, c) => n + (c[key] ?? 0), 0);
+  const t = { received: sum('objects'), inserted: sum('inserted'), updated: sum('updated'), deleted: sum('deleted'), skipped: sum('skipped'), unchanged: sum('unchanged') };
+  return { ...t, written: t.inserted + t.updated + t.deleted };
+}
+
+/**
+ * A row of the run history (`remotesyncdb_run`), when that table exists: `objects` is what the
+ * run wrote (its closing line's N), `counts` the totals and the per-model counts as JSON.
+ */
 export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
   if (!(await knex.schema.hasTable(RUN_TABLE))) return;
-  const objects = run.counts?.reduce((n, c) => n + c.objects, 0) ?? null;
+  const objects = run.counts ? totals(run.counts).written : null;
   await knex(RUN_TABLE).insert({
     started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
-    counts: run.counts ? JSON.stringify(run.counts) : null,
+    counts: run.counts ? JSON.stringify({ ...totals(run.counts), models: run.counts }) : null,
     error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
   });
 }
@@ -69,7 +92,7 @@ export function emptyCounts(model: string, objects: number): ModelCounts {
 
 /** The result of a run from its per-model counts (objects exclude the ones `--skip` left out). */
 export function result(status: SyncResult['status'], remote: string, manifest: AppManifest, models: ModelCounts[], serverTime: string, workDir: string, started: number): SyncResult {
-  const skipped = models.reduce((n, c) => n + c.skipped, 0);
-  return { remote, app: manifest.app, status, objects: models.reduce((n, c) => n + c.objects, 0) - skipped, skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
+  const t = totals(models);
+  return { remote, app: manifest.app, status, ...t, objects: t.received - t.skipped, fixtures: models.length, models, serverTime, workDir, durationMs: Date.now() - started };
 }
 

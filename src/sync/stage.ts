@@ -18,7 +18,7 @@ import { isIncremental, modifiedAfterParam, readWatermarks } from './watermarks.
 export async function fetchStaged(run: SyncRun, target: SyncTarget, plan: ModelDef[], info: InstanceInfo): Promise<FetchManifest> {
   const { options, manifest } = run;
   const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(target.trx, target.registered?.id, manifest.app);
-  return fetchAll(target.endpoint, manifest, plan, target.dir, info.serverTime, watermarks, { ...options.http, token: target.token }, run.emit);
+  return fetchAll(target.endpoint, manifest, plan, target.dir, info, watermarks, target.request, run.emit);
 }
 
 /**
@@ -44,10 +44,10 @@ const FETCH_CONCURRENCY = 3;
  * Phase 3: every planned model's fixture into the work dir (incrementally where a watermark
  * allows), a few at a time; the first failure stops the others. Writes `fetch.json`.
  */
-export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, serverTime: string, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, info: { serverTime: string; instance?: string }, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
-  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime, models: {} };
+  const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime: info.serverTime, ...(info.instance ? { instance: info.instance } : {}), models: {} };
   // A few fixtures at a time: the remote serializes one while we write another.
   const queue = [...plan];
   // The first failure stops the others at once: no request stays open, no file keeps growing.
@@ -80,7 +80,8 @@ export async function verifyStaged(dir: string, staged: FetchManifest, plan: Mod
     const record: FetchRecord | undefined = staged.models[model.name];
     const file = fixtureFile(dir, model.name);
     const refuse = (why: string): never => {
-      throw new FetchError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { meta: { remote, model: model.name, file } });
+      // A refusal before anything is installed: the staged input is not what was fetched (exit 2).
+      throw new ConfigError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { code: 'E_STAGED', meta: { remote, model: model.name, file } });
     };
     if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
     const info = await stat(file).catch(() => undefined);

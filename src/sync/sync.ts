@@ -6,7 +6,7 @@ import type { SyncEvent, SyncResult } from './events.js';
 import { installStaged } from './install-staged.js';
 import { planRun } from './plan.js';
 import { recordRun, reportFetched, reportRun } from './report.js';
-import { findTarget, lock, prepare, startRun, type Staged } from './run.js';
+import { endRun, findTarget, lock, openRun, prepare, startRun, type Staged, type StartedRun } from './run.js';
 import { fetchStaged, resumeStaged } from './stage.js';
 
 /** Options of one sync run (the CLI's flags, already parsed). */
@@ -28,6 +28,8 @@ export interface SyncOptions {
   token?: string;
   /** The token for a remote's identity `host[:port]`, when `token` is not given (per-remote tokens of the config file). */
   tokenFor?: (hostname: string) => string | undefined;
+  /** Where the token for a remote is expected, for the message of a 401/403 (the config's tokenEnv). */
+  tokenHintFor?: (hostname: string) => string;
   /** `-s`: leave out objects that cannot be installed, and what depends on them, listing them in rejects.txt. */
   skip?: boolean;
   /** `-N`: no snapshot before the install. */
@@ -48,37 +50,37 @@ export interface SyncOptions {
 }
 
 /**
- * One sync run, DESIGN §6, as the list of its phases: prepare, check, plan, fetch, then backup
+ * One sync run, DESIGN §6, as the list of its phases: check, prepare, plan, fetch, then backup
  * and install in ONE transaction, report. Throws a RemoteSyncError (with its exit code) on
  * failure; the database is then as it was.
  */
 export async function sync(options: SyncOptions): Promise<SyncResult> {
-  const run = await startRun(options);
-  const { db, manifest } = run;
-  let remoteLabel = run.guess?.hostname ?? options.remote;
+  let run: StartedRun = await startRun(options);
   let trx: Knex.Transaction | undefined;
   try {
-    if (run.writes) await prepare(run);
-    trx = await db.knex.transaction(db.dialect.transactionConfig);
-    await lock(run, trx);
-    const target = await findTarget(run, trx);
-    remoteLabel = target.endpoint.hostname;
+    // The remote first: nothing is created locally for a remote that does not answer.
+    const info = options.resume ? undefined : await checkRemote(run);
+    const local = (run = await openRun(run));
+    if (local.writes) await prepare(local);
+    trx = await local.db.knex.transaction(local.db.dialect.transactionConfig);
+    await lock(local, trx);
+    const target = await findTarget(local, trx, info);
     let staged: Staged;
-    if (options.resume) staged = await resumeStaged(run, target);
+    if (!info) staged = await resumeStaged(local, target);
     else {
-      const info = await checkRemote(run, target);
-      const plan = await planRun(run, target, info);
-      staged = { plan, fetched: await fetchStaged(run, target, plan, info) };
-      if (options.fetchOnly) return await reportFetched(run, target, staged);
+      const plan = await planRun(local, target, info);
+      staged = { plan, fetched: await fetchStaged(local, target, plan, info) };
+      if (options.fetchOnly) return await reportFetched(local, target, staged);
     }
-    const installed = await installStaged(run, target, staged);
-    return await reportRun(run, target, staged, installed);
+    const installed = await installStaged(local, target, staged);
+    return await reportRun(local, target, staged, installed);
   } catch (error) {
-    if (trx && !trx.isCompleted()) await db.dialect.finish(trx, run.lockKey, false).catch(() => {});
-    if (run.writes) await recordRun(db.knex, { startedAt: run.startedAt, remote: remoteLabel, app: manifest.app, status: 'failed', error }).catch(() => {});
+    const { db } = run;
+    if (db && trx && !trx.isCompleted()) await db.dialect.finish(trx, run.lockKey, false).catch(() => {});
+    if (db && run.writes) await recordRun(db.knex, { startedAt: run.startedAt, remote: run.endpoint.hostname, app: run.manifest.app, status: 'failed', error }).catch(() => {});
     throw error;
   } finally {
-    await db.knex.destroy();
+    await endRun(run);
   }
 }
 

@@ -1,3 +1,4 @@
+import { targetDirName } from '../../src/sources/target-identity.js';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -124,7 +125,7 @@ describe.each(dialects)('fetch faults into %s', (dialect) => {
   let target: TestDatabase;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-faults-'));
   const hostname = () => `127.0.0.1:${remote.port}`;
-  const stage = () => path.join(workDir, `127.0.0.1_${remote.port}`, 'hcore');
+  const stage = () => path.join(workDir, targetDirName(target.url), `127.0.0.1_${remote.port}`, 'hcore');
   const run = (http: SyncOptions['http'] = {}, extra: Partial<SyncOptions> = {}) =>
     sync({ app: 'hcore', remote: '127.0.0.1', port: remote.port, exclude: EXCLUDE, db: target.url, workDir, noBackups: true, http: { ...FAST, ...http }, ...extra });
 

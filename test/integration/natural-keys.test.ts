@@ -1,3 +1,4 @@
+import { targetDirName } from '../../src/sources/target-identity.js';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,7 +84,7 @@ describe.each(dialects)('natural keys into %s', (dialect) => {
     const before = await tableDigests(target.url, manifest);
     await withDb(remotes[2].db.url, (db) => db.knex('hcore_gentity').where({ id: 5001 }).update({ name: 'to be undone', last_modified: nowDatetime() }));
     await sync({ app: 'hcore', remote: '127.0.0.1', port: remotes[2].port, exclude: ['UserProfile'], db: target.url, workDir: dir });
-    const backups = path.join(dir, `127.0.0.1_${remotes[2].port}`, 'hcore', 'backups');
+    const backups = path.join(dir, targetDirName(target.url), `127.0.0.1_${remotes[2].port}`, 'hcore', 'backups');
     await restore({ file: path.join(backups, readdirSync(backups)[0]), db: target.url });
     const { remotesyncdb_remote: _a, ...after } = await tableDigests(target.url, manifest);
     const { remotesyncdb_remote: _b, ...was } = before;

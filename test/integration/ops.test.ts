@@ -1,3 +1,4 @@
+import { targetDirName } from '../../src/sources/target-identity.js';
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -7,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { restore } from '../../src/backup/restore.js';
 import { openDatabase } from '../../src/dialects/index.js';
-import { FetchError, LockError } from '../../src/errors.js';
+import { ConfigError, LockError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { sync } from '../../src/sync/sync.js';
 import { nowDatetime } from '../../src/values/values.js';
@@ -28,7 +29,7 @@ describe.each(dialects)('operations on %s', (dialect) => {
   const hostname = () => `127.0.0.1:${source.port}`;
   const run = (extra: Partial<Parameters<typeof sync>[0]> = {}) =>
     sync({ app: 'hcore', remote: '127.0.0.1', port: source.port, exclude: ['UserProfile'], db: target.url, workDir, ...extra });
-  const stageDir = () => path.join(workDir, `127.0.0.1_${source.port}`, 'hcore');
+  const stageDir = () => path.join(workDir, targetDirName(target.url), `127.0.0.1_${source.port}`, 'hcore');
 
   beforeAll(async () => {
     source = await startInstance({ files: [SAMPLE_FIXTURE] });
@@ -53,7 +54,9 @@ describe.each(dialects)('operations on %s', (dialect) => {
     const file = path.join(stageDir(), 'Station.json');
     appendFileSync(file, ' ');
     const error = await run({ resume: true }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FetchError);
+    // A refusal before anything is installed: a configuration error, exit 2 (issue 14.6).
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).exitCode).toBe(2);
     expect((error as Error).message).toContain(`${file} has`);
     expect(await tableDigests(target.url, manifest)).toEqual(before);
   });

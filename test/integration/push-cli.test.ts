@@ -164,6 +164,7 @@ describe('push --every', () => {
       expect(await exited).toBe(0);
 
       const centre = await createDatabase('sqlite');
+      await addSite({ db: centre.url, app: 'hcore', name: 'other' });
       const server = await startCentre(centre.url, port);
       try {
         const refused = await runBin(['push', '--to', `127.0.0.1:${port}`, '--db', site.url, '-e', 'UserProfile', '-w', dir, '--every', '10s'], { env: { REMOTESYNCDB_PUSH_TOKEN: 'rsp_wrong' } });

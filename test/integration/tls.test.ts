@@ -55,11 +55,12 @@ describe('TLS and secrets', () => {
     const source = await startInstance({ files: [], tokens: ['the-right-token'] });
     try {
       const wrong = await cli(['-r', '127.0.0.1', '-p', String(source.port), '--db', path.join(mkdtempSync(path.join(os.tmpdir(), 'rsdb-s-')), 'x.sqlite'), '--json'], { REMOTESYNCDB_TOKEN: 'supersecret-token-value' });
-      expect(wrong.code).toBe(3);
+      // Reachable and refusing: a configuration error (issue 14.6).
+      expect(wrong.code).toBe(2);
       expect(wrong.out).toContain('401');
       expect(wrong.out).not.toContain('supersecret-token-value');
       const db = await cli(['-r', '127.0.0.1', '-p', '1', '--db', 'postgres://someone:hunter2@127.0.0.1:1/nothing', '-v', '2']);
-      expect(db.code).toBe(1);
+      expect(db.code).toBe(2);
       expect(db.out).toContain('Cannot use the local database postgres://someone:***@127.0.0.1:1/nothing');
       expect(db.out).not.toContain('hunter2');
     } finally {
