@@ -87,7 +87,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         pending = { id: bundle.header.id, sha256: bundle.sha256, bytes: bundle.bytes, file: bundle.file };
         await writeFile(path.join(dir, 'pending.json'), JSON.stringify(pending));
       }
-      const outcome = await send(endpoint, client, pending, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
+      const outcome = await send(endpoint, client, pending, resumed, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
         // A bundle cut with a clock behind the centre's can never be taken: cut anew once the clock is right.
         if (error instanceof PushRefusedError && error.meta.reason === 'clock') await forget(dir);
         throw error;
@@ -120,14 +120,17 @@ async function forget(dir: string): Promise<void> {
 }
 
 /** Upload what the centre does not hold yet, then commit; an ack, or why the bundle must be cut again. */
-async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundle: Pending, chunkBytes: number, emit: (e: PushEvent) => void): Promise<{ ack?: BundleAck; refusal?: string; bytesSent: number }> {
+async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundle: Pending, isResumed: boolean, chunkBytes: number, emit: (e: PushEvent) => void): Promise<{ ack?: BundleAck; refusal?: string; bytesSent: number }> {
   const base = `/api/push/bundles/${bundle.id}`;
   let bytesSent = 0;
+  // A bundle just cut is new to the centre; one kept from an earlier push may be partly there.
+  let mayBeThere = isResumed;
   const file = await open(bundle.file, 'r');
   try {
     for (;;) {
-      const known = await centreRequest(endpoint, 'GET', base, client);
-      let received = known.status === 200 ? Number(known.body.received) : 0;
+      const known = mayBeThere ? await centreRequest(endpoint, 'GET', base, client) : undefined;
+      mayBeThere = true;
+      let received = known?.status === 200 ? Number(known.body.received) : 0;
       emit({ type: 'phase', phase: 'upload', message: `Uploading bundle ${bundle.id} (${bundle.bytes} bytes${received > 0 ? `, resuming at ${received}` : ''})` });
       while (received < bundle.bytes) {
         const length = Math.min(chunkBytes, bundle.bytes - received);
