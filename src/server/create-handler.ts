@@ -5,7 +5,7 @@ import { getModel } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import { createPushRoutes } from '../push/centre.js';
 import { normalizeDatetime, ValueError } from '../values/values.js';
-import { serializeModel, type ModifiedAfter } from './serialize.js';
+import { serializeIds, serializeModel, type ModifiedAfter } from './serialize.js';
 
 /** What a handler serves. */
 export interface HandlerOptions {
@@ -66,7 +66,9 @@ function safeDecode(text: string): string | undefined {
 
 /**
  * The instance API of DESIGN §5 as a plain request handler (no listen), read-only:
- * `GET /api/`, `GET /api/<Model>/`, `GET /api/<Model>/modified_after/<ISO>/`.
+ * `GET /api/`, `GET /api/<Model>/`, `GET /api/<Model>/modified_after/<ISO>/`, and
+ * `GET /api/<Model>/ids/` (every pk the model holds, as `[{"pk": 1}, ...]`: what `--prune` needs
+ * beside an incremental fetch).
  */
 export function createHandler(options: HandlerOptions): http.RequestListener {
   const { db, manifest } = options;
@@ -101,9 +103,10 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
       }
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/api/' || path === '/api') {
-        return send(res, 200, { app: manifest.app, instance: options.instance, models: served.map((m) => m.name), server_time: serverTime() });
+        // `features`: what this instance serves beyond DESIGN §5 (`ids`: GET /api/<Model>/ids/).
+        return send(res, 200, { app: manifest.app, instance: options.instance, models: served.map((m) => m.name), server_time: serverTime(), features: ['ids'] });
       }
-      const m = /^\/api\/([^/]+)\/(?:modified_after\/([^/]+)\/?)?$/.exec(path);
+      const m = /^\/api\/([^/]+)\/(?:modified_after\/([^/]+)\/?|(ids)\/?)?$/.exec(path);
       const name = m ? safeDecode(m[1]) : undefined;
       const model = name === undefined ? undefined : getModel(manifest, name);
       if (!m || !model || model.isPrivate || options.missing?.includes(model.name)) return send(res, 404, { error: m ? `no model ${JSON.stringify(name ?? m[1])} is served by this instance` : 'not found' });
@@ -126,7 +129,8 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
         res.once('close', () => { closed = true; });
         let first = true;
         res.write('[');
-        for await (const object of serializeModel(db.knex, db.dialect, manifest, model, filter)) {
+        const objects = m[3] ? serializeIds(db.knex, model) : serializeModel(db.knex, db.dialect, manifest, model, filter);
+        for await (const object of objects) {
           if (closed) return;
           if (!res.write(`${first ? '' : ',\n'}${JSON.stringify(object)}`)) await new Promise((r) => res.once('drain', r));
           first = false;

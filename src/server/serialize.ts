@@ -58,3 +58,19 @@ export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manif
     if (rows.length < PAGE_ROWS) return;
   }
 }
+
+/**
+ * Every pk of a model in order, as `{ pk }` objects one keyset page at a time: the ids list a
+ * `--prune` client compares with its rows (shaped like a fixture, so it is fetched, checked and
+ * staged like one).
+ */
+export async function* serializeIds(knex: Knex, model: ModelDef): AsyncGenerator<object> {
+  let last = 0;
+  for (;;) {
+    await new Promise((resolve) => setImmediate(resolve));
+    const rows = await knex(model.table).select(model.pk).where(model.pk, '>', last).orderBy(model.pk).limit(PAGE_ROWS * 10);
+    for (const row of rows) yield { pk: Number(row[model.pk]) };
+    if (rows.length < PAGE_ROWS * 10) return;
+    last = Number(rows[rows.length - 1][model.pk]);
+  }
+}

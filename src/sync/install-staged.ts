@@ -3,7 +3,9 @@ import path from 'node:path';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
 import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
 import { targetIdentity } from '../sources/target-identity.js';
-import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
+import { fixtureFile, idsFile, readFixtureFile, readFixtureBatches } from '../sources/work-dir.js';
+import { IntSet } from '../install/int-collections.js';
+import type { ModelDef } from '../manifest/types.js';
 import { registerRemote, setLastSync, type RemoteRow } from './registry.js';
 import { writeRejects } from './report.js';
 import type { Staged, SyncRun, SyncTarget } from './run.js';
@@ -23,9 +25,11 @@ export async function installStaged(run: SyncRun, target: SyncTarget, staged: St
   try {
     const backup = isDryRun ? undefined : await backupTables(run, target);
     const remote = target.registered ?? (isDryRun ? undefined : await register(run, target, staged));
+    const allPks = await stagedIds(dir, staged);
     const result = await installObjects({
       trx, dialect: db.dialect, manifest: run.manifest, plan: staged.plan, remoteId: remote?.id, remote: endpoint.hostname,
       objects: (model) => readFixtureBatches(fixtureFile(dir, model.name)),
+      ...(allPks.size > 0 ? { allPks: (model: ModelDef) => allPks.get(model.name)! } : {}),
       skip: options.skip, isDryRun, prune: options.prune, emit: run.emit,
     });
     if (remote && !isDryRun) await recordClock(run, target, staged, remote);
@@ -74,4 +78,21 @@ async function recordClock(run: SyncRun, target: SyncTarget, staged: Staged, rem
 /** Whether a run wrote any app row (watermarks and last_sync move on every run and do not count). */
 function hasChanged(counts: readonly ModelCounts[]): boolean {
   return counts.some((c) => c.inserted + c.updated + c.deleted > 0);
+}
+
+/**
+ * The remote's staged ids lists, where `--prune` fetched them beside incremental fixtures: every
+ * planned model then has one (a model fetched in full holds all its pks in its fixture).
+ */
+async function stagedIds(dir: string, staged: Staged): Promise<Map<string, IntSet>> {
+  const out = new Map<string, IntSet>();
+  if (!staged.plan.some((m) => staged.fetched.models[m.name]?.ids)) return out;
+  for (const model of staged.plan) {
+    const record = staged.fetched.models[model.name];
+    const file = record?.ids ? idsFile(dir, model.name) : fixtureFile(dir, model.name);
+    const set = new IntSet();
+    for await (const object of readFixtureFile(file)) set.add(Number((object as { pk: unknown }).pk));
+    out.set(model.name, set);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { ConfigError, FetchError } from '../errors.js';
 import { fetchFixture, type FetchRecord, type InstanceInfo, type RequestOptions } from '../sources/http-client.js';
 import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
-import { fixtureFile, readFetchManifest, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
+import { fixtureFile, idsFile, readFetchManifest, writeFetchManifest, type FetchManifest } from '../sources/work-dir.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import type { SyncEvent } from './events.js';
 import { planModels } from './plan.js';
@@ -13,12 +13,16 @@ import { isIncremental, modifiedAfterParam, readWatermarks } from './watermarks.
 
 /**
  * Phase 3, fetch: the plan's fixtures into the run's work dir, incrementally where watermarks
- * allow (deletions show only in full fixtures: `--full` and `--prune` fetch everything).
+ * allow. Deletions show only beside the full list of what the remote holds: `--prune` fetches
+ * each model's ids (`GET /api/<Model>/ids/`) beside its incremental fixture where the remote
+ * offers them, and fetches everything from one that does not.
  */
 export async function fetchStaged(run: SyncRun, target: SyncTarget, plan: ModelDef[], info: InstanceInfo): Promise<FetchManifest> {
   const { options, manifest } = run;
-  const watermarks = options.full || options.prune ? new Map<string, string>() : await readWatermarks(target.trx, target.registered?.id, manifest.app);
-  return fetchAll(target.endpoint, manifest, plan, target.dir, info, watermarks, target.request, run.emit);
+  const withIds = options.prune === true && !options.full && info.features.includes('ids');
+  const isFull = options.full || (options.prune && !withIds);
+  const watermarks = isFull ? new Map<string, string>() : await readWatermarks(target.trx, target.registered?.id, manifest.app);
+  return fetchAll(target.endpoint, manifest, plan, target.dir, info, watermarks, target.request, run.emit, withIds);
 }
 
 /**
@@ -32,8 +36,8 @@ export async function resumeStaged(run: SyncRun, target: SyncTarget): Promise<St
   run.emit({ type: 'phase', phase: 'plan', message: `Resuming from ${dir}` });
   const plan = await planModels(run.manifest, run.excluded, trx, registered?.id);
   await verifyStaged(dir, staged, plan, endpoint.hostname);
-  const partial = plan.find((m) => staged.models[m.name]?.modifiedAfter);
-  if (run.options.prune && partial) throw new ConfigError(`--prune needs full fixtures, but ${partial.name} was fetched incrementally; fetch again with -f -F`);
+  const partial = plan.find((m) => staged.models[m.name]?.modifiedAfter && !staged.models[m.name]?.ids);
+  if (run.options.prune && partial) throw new ConfigError(`--prune needs full fixtures or the remote's ids, but ${partial.name} was fetched incrementally without them; fetch again with -f --prune`);
   return { plan, fetched: staged };
 }
 
@@ -44,7 +48,7 @@ const FETCH_CONCURRENCY = 3;
  * Phase 3: every planned model's fixture into the work dir (incrementally where a watermark
  * allows), a few at a time; the first failure stops the others. Writes `fetch.json`.
  */
-export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, info: { serverTime: string; instance?: string }, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void): Promise<FetchManifest> {
+export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, plan: ModelDef[], dir: string, info: { serverTime: string; instance?: string }, watermarks: Map<string, string>, request: RequestOptions, emit: (e: SyncEvent) => void, withIds = false): Promise<FetchManifest> {
   await mkdir(dir, { recursive: true });
   emit({ type: 'phase', phase: 'fetch', message: `Fetching ${plan.length} fixtures into ${dir}` });
   const record: FetchManifest = { remote: endpoint.hostname, app: manifest.app, serverTime: info.serverTime, ...(info.instance ? { instance: info.instance } : {}), models: {} };
@@ -58,11 +62,17 @@ export async function fetchAll(endpoint: RemoteEndpoint, manifest: AppManifest, 
       const watermark = isIncremental(manifest, model) ? watermarks.get(model.name) : undefined;
       const since = watermark === undefined ? undefined : modifiedAfterParam(watermark);
       const urlPath = `/api/${encodeURIComponent(model.name)}/${since ? `modified_after/${since}/` : ''}`;
-      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { ...request, signal: abort.signal }).catch((error: unknown) => {
+      const stop = (error: unknown): never => {
         abort.abort();
         throw error;
-      });
-      record.models[model.name] = { ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}) };
+      };
+      const fetched = await fetchFixture(endpoint, model.name, urlPath, file, { ...request, signal: abort.signal }).catch(stop);
+      // Beside an incremental fixture, --prune needs every pk the remote holds.
+      const ids = withIds && since ? await fetchFixture(endpoint, model.name, `/api/${encodeURIComponent(model.name)}/ids/`, idsFile(dir, model.name), { ...request, signal: abort.signal }).catch(stop) : undefined;
+      record.models[model.name] = {
+        ...fetched, file: `${model.name}.json`, ...(since ? { modifiedAfter: since } : {}),
+        ...(ids ? { ids: { file: `${model.name}.ids.json`, bytes: ids.bytes, sha256: ids.sha256, objects: ids.objects } } : {}),
+      };
       emit({ type: 'model-fetched', model: model.name, bytes: fetched.bytes, objects: fetched.objects, ...(since ? { modifiedAfter: since } : {}) });
     }
   };
@@ -84,12 +94,18 @@ export async function verifyStaged(dir: string, staged: FetchManifest, plan: Mod
       throw new ConfigError(`--resume: ${file} ${why}; fetch again with --fetch-only`, { code: 'E_STAGED', meta: { remote, model: model.name, file } });
     };
     if (!record) refuse(`is not in the fetch record ${dir}/fetch.json`);
-    const info = await stat(file).catch(() => undefined);
-    if (!info) refuse('is missing');
-    if (info!.size !== record!.bytes) refuse(`has ${info!.size} bytes, the fetch record says ${record!.bytes}`);
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    if (hash.digest('hex') !== record!.sha256) refuse('does not match the sha256 of its fetch record (altered since it was fetched)');
+    await checkFile(file, record!, (why) => refuse(why));
+    if (record!.ids) await checkFile(idsFile(dir, model.name), record!.ids, (why) => refuse(`'s ids list ${why}`));
   }
+}
+
+/** A staged file is there, with the size and sha256 its fetch record says. */
+async function checkFile(file: string, record: { bytes: number; sha256: string }, refuse: (why: string) => never): Promise<void> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info) refuse('is missing');
+  if (info!.size !== record.bytes) refuse(`has ${info!.size} bytes, the fetch record says ${record.bytes}`);
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  if (hash.digest('hex') !== record.sha256) refuse('does not match the sha256 of its fetch record (altered since it was fetched)');
 }
 
