@@ -161,7 +161,10 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       send(res, 200, ack);
     } catch (error) {
       if (error instanceof CentreBusyError) return refuse(res, 503, error.message);
-      if (error instanceof RemoteSyncError) return refuse(res, 422, error.message);
+      if (error instanceof RemoteSyncError) {
+        await forget(site, id);
+        return refuse(res, 422, error.message);
+      }
       throw error;
     } finally {
       await rm(dir, { recursive: true, force: true });

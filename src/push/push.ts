@@ -88,8 +88,10 @@ export async function push(options: PushOptions): Promise<PushResult> {
         await writeFile(path.join(dir, 'pending.json'), JSON.stringify(pending));
       }
       const outcome = await send(endpoint, client, pending, resumed, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
-        // A bundle cut with a clock behind the centre's can never be taken: cut anew once the clock is right.
-        if (error instanceof PushRefusedError && error.meta.reason === 'clock') await forget(dir);
+        // A bundle the centre refused for good (a clock behind its own, a schema it does not
+        // have) must not block every later push: drop it. Nothing is lost: the centre's
+        // watermarks did not move, so the next cut holds the same changes again.
+        if (error instanceof PushRefusedError) await forget(dir);
         throw error;
       });
       bytesSent += outcome.bytesSent;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { loaddata } from '../../src/admin/loaddata.js';
 import { ConfigError } from '../../src/errors.js';
-import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { loadManifest, resolveManifestPath } from '../../src/manifest/load-manifest.js';
 import { PushRefusedError } from '../../src/push/push-client.js';
 import { push, type PushOptions } from '../../src/push/push.js';
 import { CHUNK_TABLE } from '../../src/push/push-tables.js';
@@ -154,6 +154,24 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
     expect((await run()).ack.written).toBe(0);
     // Committed bundles keep no chunks, and the upload given up above was dropped by the next one.
     expect(await withDb(centre.url, async (db) => Number((await db.knex(CHUNK_TABLE).count({ n: '*' }))[0].n))).toBe(0);
+  });
+
+  it('refuses a site of another app, or whose schema does not match, with a clear error and nothing written', async () => {
+    const before = await appDigests(centre.url);
+    const dir = tmpdir('rsdb-schema-');
+    const raw = JSON.parse(readFileSync(resolveManifestPath('hcore'), 'utf8'));
+    const other = path.join(dir, 'other.json');
+    writeFileSync(other, JSON.stringify({ ...raw, app: 'other', label: 'hcore' }));
+    const wrongApp = await run({ app: other }).catch((e: unknown) => e);
+    expect((wrongApp as ConfigError).exitCode).toBe(2);
+    expect((wrongApp as Error).message).toContain('takes app "hcore", not "other"');
+    const extra = path.join(dir, 'extra.json');
+    writeFileSync(extra, JSON.stringify({ ...raw, models: { ...raw.models, Extra: { table: 'hcore_extra', fields: { note: 'string' } } } }));
+    await withDb(site.url, (db) => db.knex.schema.createTable('hcore_extra', (t) => { t.increments('id'); t.string('note'); }));
+    const mismatch = await run({ app: extra }).catch((e: unknown) => e);
+    expect(mismatch).toBeInstanceOf(PushRefusedError);
+    expect((mismatch as Error).message).toMatch(/\(422\).*model "Extra".*schema does not match/);
+    expect(await appDigests(centre.url)).toEqual(before);
   });
 
   it('refuses a bundle from a site clock behind the centre watermark, clearly and once', async () => {
