@@ -14,13 +14,8 @@ export type SyncEvent =
   | { type: 'model-fetched'; model: string; bytes: number; objects: number; modifiedAfter?: string }
   | { type: 'rolled-back'; error: unknown };
 
-/** The outcome of one sync run. */
-export interface SyncResult {
-  remote: string;
-  app: string;
-  status: 'success' | 'fetched' | 'dry-run';
-  /** Objects read from the fixtures and installed or found unchanged (skipped ones not counted). */
-  objects: number;
+/** A run's counts over all models: what arrived, and what became of it. */
+export interface RunTotals {
   /** Objects read from the fixtures. */
   received: number;
   inserted: number;
@@ -33,6 +28,15 @@ export interface SyncResult {
   unchanged: number;
   /** Rows written: inserted + updated + deleted (the N of "Successfully installed N objects"). */
   written: number;
+}
+
+/** The outcome of one sync run. */
+export interface SyncResult extends RunTotals {
+  remote: string;
+  app: string;
+  status: 'success' | 'fetched' | 'dry-run';
+  /** Objects read from the fixtures and installed or found unchanged (skipped ones not counted). */
+  objects: number;
   /** Natural-key matches whose other fields disagreed, and what was done about each. */
   disagreements?: Disagreement[];
   /** With `--skip`: where the rejected objects are listed. */

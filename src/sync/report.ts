@@ -5,7 +5,7 @@ import type { InstallResult, ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
 import type { AppManifest } from '../manifest/types.js';
 import { RUN_TABLE } from '../schema/bookkeeping.js';
-import type { SyncResult } from './events.js';
+import type { RunTotals, SyncResult } from './events.js';
 import type { Staged, SyncRun, SyncTarget } from './run.js';
 
 /** Phase 6, report: the run in the history table (unless it wrote nothing), and its result. */
@@ -33,19 +33,6 @@ export async function reportFetched(run: SyncRun, target: SyncTarget, staged: St
 export async function writeRejects(dir: string, remote: string, rejects: Reject[]): Promise<void> {
   const lines = rejects.map((r) => `${r.model} ${r.pk === null ? '(no pk)' : `pk=${r.pk}`}: ${r.reason}`);
   await writeFile(path.join(dir, 'rejects.txt'), `# ${new Date().toISOString()} ${remote}: ${rejects.length} object(s) rejected by --skip\n${lines.join('\n')}${lines.length ? '\n' : ''}`);
-}
-
-/** A run's counts over all models: what arrived, and what became of it. */
-export interface RunTotals {
-  /** Objects read from the fixtures. */
-  received: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  skipped: number;
-  unchanged: number;
-  /** Rows written: inserted + updated + deleted (the N of "Successfully installed N objects"). */
-  written: number;
 }
 
 /** The totals of per-model counts. */

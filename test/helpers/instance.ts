@@ -1,3 +1,5 @@
+import { afterAll, beforeAll } from 'vitest';
+import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { init } from '../../src/admin/init.js';
 import { loaddata } from '../../src/admin/loaddata.js';
 import type { DialectName } from '../../src/dialects/index.js';
@@ -27,4 +29,28 @@ export async function startInstance(options: { dialect?: DialectName; files: str
       await db.drop();
     },
   };
+}
+
+/** A served source loaded with the bundled sample and an empty target, for one describe block. */
+export interface SourceAndTarget {
+  source: TestInstance;
+  target: TestDatabase;
+}
+
+/**
+ * Register, in the calling describe block, a source instance (the sample, on SQLite) and a
+ * fresh target of `dialect`, created before its tests and dropped after them. The returned
+ * object is filled in by then: use `pair.source.port`, `pair.target.url` inside tests.
+ */
+export function sourceAndTarget(dialect: DialectName = 'sqlite'): SourceAndTarget {
+  const pair = {} as SourceAndTarget;
+  beforeAll(async () => {
+    pair.source = await startInstance({ files: [SAMPLE_FIXTURE] });
+    pair.target = await createDatabase(dialect);
+  });
+  afterAll(async () => {
+    await pair.source?.close();
+    await pair.target?.drop();
+  });
+  return pair;
 }

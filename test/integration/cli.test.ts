@@ -2,12 +2,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
-import { main } from '../../src/cli/index.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { cli } from '../helpers/cli.js';
 import { createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { tableDigests, withDb } from '../helpers/inspect.js';
 import { startInstance, type TestInstance } from '../helpers/instance.js';
@@ -16,18 +15,6 @@ import { startStaticRemote } from '../helpers/static-remote.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(ROOT, 'bin', 'remotesyncdb.js');
 const manifest = loadManifest('hcore');
-
-/** Run the CLI in-process; returns exit code and what it printed. */
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c) => (out += c));
-  stderr.on('data', (c) => (err += c));
-  const code = await main(args, { stdout, stderr, env });
-  return { code, out, err };
-}
 
 describe('the CLI', () => {
   let source: TestInstance;

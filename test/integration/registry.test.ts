@@ -1,8 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
+import { describe, expect, it } from 'vitest';
 import { init } from '../../src/admin/init.js';
 import { catalogFor } from '../../src/inspect/catalog-for.js';
 import { loadManifest, resolveManifestPath } from '../../src/manifest/load-manifest.js';
@@ -10,9 +9,9 @@ import type { AppManifest } from '../../src/manifest/types.js';
 import { REMOTE_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
 import { serve } from '../../src/server/serve.js';
 import { sync } from '../../src/sync/sync.js';
-import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
+import { availableDialects, createDatabase } from '../helpers/databases.js';
 import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
-import { startInstance, type TestInstance } from '../helpers/instance.js';
+import { sourceAndTarget } from '../helpers/instance.js';
 
 const dialects = await availableDialects();
 const manifest = loadManifest('hcore');
@@ -48,38 +47,29 @@ async function readAsTheApp(url: string, app: AppManifest): Promise<{ objects: n
 }
 
 describe.each(dialects)('the app runs on its aggregate (%s)', (dialect) => {
-  let source: TestInstance;
-  let target: TestDatabase;
+  const pair = sourceAndTarget(dialect);
   const workDir = tmpdir('rsdb-registry-');
-  const hostname = () => `127.0.0.1:${source.port}`;
+  const hostname = () => `127.0.0.1:${pair.source.port}`;
 
-  beforeAll(async () => {
-    source = await startInstance({ files: [SAMPLE_FIXTURE] });
-    target = await createDatabase(dialect);
-  });
-  afterAll(async () => {
-    await source?.close();
-    await target?.drop();
-  });
 
   it("writes the remotes to the app's own registry table, which every origin tag references", async () => {
-    await sync({ app: 'hcore', remote: hostname(), exclude: ['UserProfile'], db: target.url, workDir, noBackups: true });
-    const { objects, remotes } = await readAsTheApp(target.url, manifest);
+    await sync({ app: 'hcore', remote: hostname(), exclude: ['UserProfile'], db: pair.target.url, workDir, noBackups: true });
+    const { objects, remotes } = await readAsTheApp(pair.target.url, manifest);
     expect(remotes).toEqual([hostname()]);
     // Every root object of the sample is a tagged root row (MTI children share their root's).
     const roots = [...manifest.models.values()].filter((m) => !m.parent && !m.isPrivate).map((m) => m.table);
-    expect(objects).toBe(await withDb(source.db.url, async (db) => {
+    expect(objects).toBe(await withDb(pair.source.db.url, async (db) => {
       let n = 0;
       for (const table of roots) n += Number((await db.knex(table).count({ n: '*' }))[0].n);
       return n;
     }));
-    expect(await references(target.url, 'hcore_gentity')).toMatchObject({ original_db_id: 'dbsync_database' });
-    expect(await references(target.url, REMOTE_TABLE)).toMatchObject({ id: 'dbsync_database' });
-    expect(await withDb(target.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
+    expect(await references(pair.target.url, 'hcore_gentity')).toMatchObject({ original_db_id: 'dbsync_database' });
+    expect(await references(pair.target.url, REMOTE_TABLE)).toMatchObject({ id: 'dbsync_database' });
+    expect(await withDb(pair.target.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
   });
 
   it('serves the aggregate one level up: a regional centre feeds a national one', async () => {
-    const regional = await serve({ app: 'hcore', db: target.url, port: 0, instance: 'regional' });
+    const regional = await serve({ app: 'hcore', db: pair.target.url, port: 0, instance: 'regional' });
     const national = await createDatabase(dialect);
     try {
       const served = await (await fetch(`http://127.0.0.1:${regional.port}/api/Station/`)).json() as Array<{ fields: Record<string, unknown> }>;
@@ -87,7 +77,7 @@ describe.each(dialects)('the app runs on its aggregate (%s)', (dialect) => {
       for (const o of served) expect(Object.keys(o.fields)).not.toContain('original_id');
       const result = await sync({ app: 'hcore', remote: `127.0.0.1:${regional.port}`, exclude: ['UserProfile'], db: national.url, workDir, noBackups: true });
       expect(result.status).toBe('success');
-      expect(await assertIsomorphic(target.url, national.url, manifest, `127.0.0.1:${regional.port}`)).toBe(SAMPLE_OBJECTS);
+      expect(await assertIsomorphic(pair.target.url, national.url, manifest, `127.0.0.1:${regional.port}`)).toBe(SAMPLE_OBJECTS);
       expect((await readAsTheApp(national.url, manifest)).remotes).toEqual([`127.0.0.1:${regional.port}`]);
     } finally {
       await regional.close();
