@@ -5,6 +5,7 @@ import { dumpdata } from '../admin/dumpdata.js';
 import { history } from '../admin/history.js';
 import { init } from '../admin/init.js';
 import { loaddata } from '../admin/loaddata.js';
+import { query } from '../admin/query.js';
 import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { restore } from '../backup/restore.js';
 import { tokenFor, type ConfigFile } from '../config.js';
@@ -77,6 +78,20 @@ export function adminCommands(parser: Argv, ctx: CommandContext): Argv {
       const n = await loaddata({ app: appOf(args), db: dbOf(args), files: args.files as string[] });
       ui().info(`Installed ${n} object(s) from ${(args.files as string[]).length} fixture(s).`, 0);
     }))
+    .command('query <model> [filters..]', "Print a remote's objects of MODEL whose fields equal field=value (null: none), as a Django fixture", (y) =>
+      common(y)
+        .option('remote', { alias: 'r', type: 'string', demandOption: true, describe: 'Remote: host, host:port or https://host' })
+        .option('port', { alias: 'p', type: 'number', describe: 'Remote port [default: 80, or 443 with https://]' })
+        .option('ca', { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// remote' })
+        .example('$0 query -r itia.hydroscope.gr Station owner=3 is_active=true', "one owner's active stations"),
+      run(async (args) => {
+        const config = configOf(args);
+        const hostname = parseRemote(String(args.remote), args.port as number | undefined).hostname;
+        await query({
+          app: appOf(args), remote: String(args.remote), port: args.port as number | undefined, model: String(args.model), filters: ((args.filters as unknown[] | undefined) ?? []).map(String), out: io.stdout,
+          request: { token: tokenFor(hostname, io.env, config), tokenHint: fleetTokenHint(config, io.env)(hostname), ...(args.ca ? { ca: readCa(args.ca as string) } : {}) },
+        });
+      }))
     .command('dumpdata [models..]', 'Write models (Station, or hcore.station; default: all non-private) as one Django fixture on stdout or -o FILE', (y) =>
       common(y)
         .option('indent', { type: 'number', describe: 'Pretty-print each object with N spaces (as Django)' })

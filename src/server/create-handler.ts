@@ -5,7 +5,8 @@ import { getModel } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import { createPushRoutes } from '../push/centre.js';
 import { normalizeDatetime, ValueError } from '../values/values.js';
-import { serializeIds, serializeModel, type ModifiedAfter } from './serialize.js';
+import { parseEquals, QueryError } from './query-filter.js';
+import { serializeIds, serializeModel, type Equals, type ModifiedAfter } from './serialize.js';
 
 /** What a handler serves. */
 export interface HandlerOptions {
@@ -67,7 +68,7 @@ function safeDecode(text: string): string | undefined {
 /**
  * The instance API of DESIGN §5 as a plain request handler (no listen), read-only:
  * `GET /api/`, `GET /api/<Model>/`, `GET /api/<Model>/modified_after/<ISO>/`, and
- * `GET /api/<Model>/ids/` (every pk the model holds, as `[{"pk": 1}, ...]`: what `--prune` needs
+ * `GET /api/<Model>/?field=value` (equality filters), and `GET /api/<Model>/ids/` (every pk the model holds, as `[{"pk": 1}, ...]`: what `--prune` needs
  * beside an incremental fetch).
  */
 export function createHandler(options: HandlerOptions): http.RequestListener {
@@ -110,6 +111,13 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
       const name = m ? safeDecode(m[1]) : undefined;
       const model = name === undefined ? undefined : getModel(manifest, name);
       if (!m || !model || model.isPrivate || options.missing?.includes(model.name)) return send(res, 404, { error: m ? `no model ${JSON.stringify(name ?? m[1])} is served by this instance` : 'not found' });
+      let equals: Equals = [];
+      try {
+        equals = parseEquals(model, new URL(req.url ?? '/', 'http://instance').searchParams, db.dialect);
+      } catch (error) {
+        if (error instanceof QueryError) return send(res, 400, { error: error.message });
+        throw error;
+      }
       let filter: ModifiedAfter | undefined;
       if (m[2] !== undefined) {
         if (!manifest.models.get(model.root)!.lastModified) return send(res, 404, { error: `${model.name} has no lastModified column: fetch it in full` });
@@ -129,7 +137,7 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
         res.once('close', () => { closed = true; });
         let first = true;
         res.write('[');
-        const objects = m[3] ? serializeIds(db.knex, model) : serializeModel(db.knex, db.dialect, manifest, model, filter);
+        const objects = m[3] ? serializeIds(db.knex, model) : serializeModel(db.knex, db.dialect, manifest, model, filter, equals);
         for await (const object of objects) {
           if (closed) return;
           if (!res.write(`${first ? '' : ',\n'}${JSON.stringify(object)}`)) await new Promise((r) => res.once('drain', r));

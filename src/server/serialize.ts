@@ -10,6 +10,9 @@ export const PAGE_ROWS = 2000;
 /** Filter for `modified_after`: rows whose root's lastModified column is later than `after`. */
 export interface ModifiedAfter { after: string }
 
+/** `?field=value`: own columns of the model and the values they must equal (null: IS NULL), already checked. */
+export type Equals = ReadonlyArray<{ column: string; value: Knex.Value }>;
+
 /**
  * A model's fixture objects in pk order, one keyset page at a time (`WHERE pk > last ORDER
  * BY pk LIMIT n`), exactly as Django's serializer writes them: an MTI child carries only its
@@ -17,7 +20,7 @@ export interface ModifiedAfter { after: string }
  * The origin tags stay out of `fields` (DESIGN §8): to a client one level up, this database's
  * replicated rows are its own objects.
  */
-export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter): AsyncGenerator<object> {
+export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter, equals: Equals = []): AsyncGenerator<object> {
   const key = fixtureModelKey(manifest, model);
   const root = manifest.models.get(model.root)!;
   const isRoot = model.parent === undefined;
@@ -25,6 +28,7 @@ export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manif
   let last = 0;
   for (;;) {
     let query = knex(model.table).select(`${model.table}.*`).where(`${model.table}.${model.pk}`, '>', last).orderBy(`${model.table}.${model.pk}`).limit(PAGE_ROWS);
+    for (const { column, value } of equals) query = value === null ? query.whereNull(`${model.table}.${column}`) : query.where(`${model.table}.${column}`, value);
     if (filter) {
       if (isRoot) query = query.where(`${model.table}.${root.lastModified!}`, '>', filter.after);
       else query = query.join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`).where(`${root.table}.${root.lastModified!}`, '>', filter.after);
