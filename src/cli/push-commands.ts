@@ -37,6 +37,7 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
         .option('timeout', { type: 'number', default: 300, describe: 'Seconds without an answer before a request is abandoned' })
         .option('retries', { type: 'number', default: 5, describe: 'Retries of a request after a transient failure' })
         .option('ca', { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// centre' })
+        .option('max-bundle-bytes', { type: 'number', describe: 'Split what one push sends into consecutive bundles of at most N bytes, each committed on its own (only between models no reference crosses forward; a larger group travels alone)' })
         .option('chunk-bytes', { type: 'number', default: 1024 * 1024, describe: 'Bytes per upload request (a link that drops often wants smaller ones)' })
         .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
         .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout' })
@@ -44,6 +45,8 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
         .check((args) => {
           if (args.every) parseInterval(String(args.every));
           if (args.silent && args.json) throw new Error('-S and --json exclude each other');
+          const max = args['max-bundle-bytes'];
+          if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024)) throw new Error('--max-bundle-bytes takes a whole number of at least 1024');
           const chunk = args['chunk-bytes'];
           if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > 8 * 1024 * 1024) throw new Error('--chunk-bytes takes a whole number from 1024 to 8388608');
           return true;
@@ -62,9 +65,10 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           to: String(args.to), app: appOf(args), db: dbOf(args), exclude: list(args.exclude), prune: Boolean(args.prune), full: Boolean(args.full),
           workDir: kit.workDirOf(args),
           token: pushTokenFor(parseRemote(String(args.to)).hostname, io.env, config), http, chunkBytes: args['chunk-bytes'] as number,
+          ...(args['max-bundle-bytes'] !== undefined ? { maxBundleBytes: args['max-bundle-bytes'] as number } : {}),
           emit: (e) => { if (e.type === 'phase') kit.renderer().info(e.message, 2); },
         });
-        const report = (r: PushResult) => print(args, r, `Pushed bundle ${r.ack.id} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.ack.objects} objects, ${r.ack.written} written, ${r.ack.rejects.length} rejected.`);
+        const report = (r: PushResult) => print(args, r, `Pushed ${r.acks.length === 1 ? `bundle ${r.ack.id}` : `${r.acks.length} bundles`} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.objects} objects, ${r.written} written, ${r.rejected} rejected.`);
         if (!args.every) return report(await once());
         const abort = new AbortController();
         void io.stopSignal?.then(() => abort.abort());

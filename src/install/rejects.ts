@@ -58,6 +58,8 @@ export async function findRejects(options: Pick<InstallContext, 'manifest' | 'pl
   const refs: Array<{ model: ModelDef; field: string; to: ModelDef; owner: number; target: number }> = [];
   for (const model of plan) {
     await idMaps.of(model);
+    // A parent not planned in this run (a push split into bundles) may be there already.
+    if (model.parent) await idMaps.of(manifest.models.get(model.parent)!);
     for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
     const pks = new Set<number>();
     sent.set(model.name, pks);

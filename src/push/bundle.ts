@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Knex } from 'knex';
@@ -49,22 +49,88 @@ async function write(out: WriteStream, hash: ReturnType<typeof createHash>, text
   return buffer.length;
 }
 
+/** What a cut asks for: the site's database, the models in order, the centre's watermarks. */
+export interface CutOptions {
+  knex: Knex;
+  dialect: DialectAdapter;
+  manifest: AppManifest;
+  plan: readonly ModelDef[];
+  base: Record<string, string>;
+  full: boolean;
+  prune: boolean;
+  /** The bundle file (with `maxBytes`, its split parts are written beside it). */
+  file: string;
+  /** Split into consecutive bundles of at most this many bytes where the models allow it. */
+  maxBytes?: number;
+}
+
+/** One model group's sections, cut to a file of their own before bundles are assembled. */
+interface Part { file: string; bytes: number; objects: number; models: string[] }
+
 /**
- * Cut a bundle from the site's own database (read only): every object of `plan` changed since
- * the centre's watermark (minus the overlap; all of them for a model without one, or `full`),
- * and every model's pk list. Written to `file`, hashed as it is written.
+ * Cut the site's changes from its own database (read only): every object of `plan` changed
+ * since the centre's watermark (minus the overlap; all of them for a model without one, or
+ * `full`), and every model's pk list. One bundle, or with `maxBytes` consecutive bundles that
+ * each commit on their own: split only between models no reference crosses forward (see
+ * {@link splitPoints}), so each bundle installs whole; a group larger than `maxBytes` travels
+ * alone. Every bundle carries one site clock, taken before the first read.
  */
-export async function cutBundle(options: { knex: Knex; dialect: DialectAdapter; manifest: AppManifest; plan: readonly ModelDef[]; base: Record<string, string>; full: boolean; prune: boolean; file: string }): Promise<CutBundle> {
-  const { knex, dialect, manifest, plan, base, file } = options;
-  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: manifest.app, siteClock: siteClock(), base, models: plan.map((m) => m.name), prune: options.prune };
+export async function cutBundles(options: CutOptions): Promise<CutBundle[]> {
+  const clock = siteClock();
+  const groups = options.maxBytes === undefined ? [options.plan] : splitPoints(options.plan);
+  const parts: Part[] = [];
+  for (const [i, group] of groups.entries()) parts.push(await cutPart(options, group, `${options.file}.part${i}`));
+  // Consecutive groups travel together while they fit.
+  const bundles: Part[][] = [];
+  for (const part of parts) {
+    const last = bundles.at(-1);
+    if (last && options.maxBytes !== undefined && last.reduce((n, p) => n + p.bytes, 0) + part.bytes <= options.maxBytes) last.push(part);
+    else bundles.push([part]);
+  }
+  const out: CutBundle[] = [];
+  for (const [i, group] of bundles.entries()) out.push(await assemble(options, group, clock, bundles.length === 1 ? options.file : `${options.file}.${i}`));
+  for (const part of parts) await rm(part.file, { force: true });
+  return out;
+}
+
+/**
+ * The plan cut into groups between which no reference points forward (a nullable FK or an m2m
+ * link to a later model, such as Gentity.water_basin to WaterBasin): each group installs on its
+ * own, since everything its objects refer to is in it or in a bundle committed before.
+ */
+export function splitPoints(plan: readonly ModelDef[]): ModelDef[][] {
+  const at = new Map(plan.map((m, i) => [m.name, i]));
+  const reach = plan.map((_, i) => i);
+  for (const [i, model] of plan.entries()) {
+    const targets = [...model.fks.map((fk) => fk.to), ...model.m2m.map((m2m) => m2m.to), ...(model.parent ? [model.parent] : [])];
+    for (const target of targets) {
+      const t = at.get(target);
+      if (t !== undefined) reach[i] = Math.max(reach[i], t);
+    }
+  }
+  const groups: ModelDef[][] = [];
+  let start = 0;
+  let end = 0;
+  for (let i = 0; i < plan.length; i++) {
+    end = Math.max(end, reach[i]);
+    if (i === end) {
+      groups.push(plan.slice(start, i + 1));
+      start = i + 1;
+      end = i + 1;
+    }
+  }
+  return groups;
+}
+
+async function cutPart(options: CutOptions, models: readonly ModelDef[], file: string): Promise<Part> {
+  const { knex, dialect, manifest, base } = options;
   await mkdir(path.dirname(file), { recursive: true });
   const out = createWriteStream(file);
   const hash = createHash('sha256');
   let bytes = 0;
   let objects = 0;
   try {
-    bytes += await write(out, hash, `${JSON.stringify(header)}\n`);
-    for (const model of plan) {
+    for (const model of models) {
       const watermark = options.full || !isIncremental(manifest, model) ? undefined : base[model.name];
       const after = watermark === undefined ? undefined : modifiedAfterParam(watermark);
       const pks = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
@@ -78,7 +144,28 @@ export async function cutBundle(options: { knex: Knex; dialect: DialectAdapter; 
   } finally {
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   }
-  return { header, file, bytes, sha256: hash.digest('hex'), objects };
+  return { file, bytes, objects, models: models.map((m) => m.name) };
+}
+
+/** A bundle: its header, then its parts' sections as they were cut; hashed as it is written. */
+async function assemble(options: CutOptions, parts: readonly Part[], clock: string, file: string): Promise<CutBundle> {
+  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: parts.flatMap((p) => p.models), prune: options.prune };
+  const out = createWriteStream(file);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  try {
+    bytes += await write(out, hash, `${JSON.stringify(header)}\n`);
+    for (const part of parts) {
+      for await (const chunk of createReadStream(part.file)) {
+        hash.update(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+        if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      }
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  }
+  return { header, file, bytes, sha256: hash.digest('hex'), objects: parts.reduce((n, p) => n + p.objects, 0) };
 }
 
 /** What the centre unpacked: the header, the staged fixtures as a fetch record, each model's pk list. */

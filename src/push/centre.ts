@@ -8,7 +8,7 @@ import type { Database } from '../dialects/index.js';
 import { RemoteSyncError } from '../errors.js';
 import type { AppManifest } from '../manifest/types.js';
 import { readWatermarks } from '../sync/watermarks.js';
-import { unpackBundle } from './bundle.js';
+import { unpackBundle, type BundleHeader } from './bundle.js';
 import { CentreBusyError, installBundle } from './install-bundle.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
@@ -151,7 +151,7 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       }
       const bundle = await unpackBundle(file, path.join(dir, 'stage'), manifest, site.hostname);
       if (bundle.header.id !== id) return refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
-      const stale = await checkBase(site, bundle.header.base, bundle.header.siteClock);
+      const stale = await checkBase(site, bundle.header);
       if (stale) {
         await forget(site, id);
         return refuse(res, 409, stale.message, { reason: stale.reason, state: await state(site) });
@@ -194,11 +194,13 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
    * A bundle cut from watermarks that are not the centre's (another bundle committed since), or
    * from a site clock behind them, is refused: the site cuts again, or fixes its clock.
    */
-  async function checkBase(site: SiteRow, base: Record<string, string>, siteClock: string): Promise<{ reason: 'clock' | 'stale'; message: string } | undefined> {
+  async function checkBase(site: SiteRow, header: BundleHeader): Promise<{ reason: 'clock' | 'stale'; message: string } | undefined> {
+    const { base, siteClock } = header;
     const current = Object.fromEntries(await readWatermarks(db.knex, site.id, manifest.app));
     const behind = Object.entries(current).find(([, w]) => w > siteClock);
     if (behind) return { reason: 'clock', message: `the site's clock (${siteClock}) is behind what the centre already holds from it (${behind[0]} up to ${behind[1]}); set the clock right, then push --full` };
-    const differs = [...new Set([...Object.keys(current), ...Object.keys(base)])].find((model) => (current[model] ?? null) !== (base[model] ?? null));
+    // Only the bundle's own models: the bundles of one split cut share a base, and each earlier one moved its models' watermarks.
+    const differs = header.models.find((model) => (current[model] ?? null) !== (base[model] ?? null));
     if (differs) return { reason: 'stale', message: `bundle cut from an old state (${differs}: ${base[differs] ?? 'none'}, the centre holds ${current[differs] ?? 'none'}); cut it again` };
     return undefined;
   }

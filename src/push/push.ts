@@ -8,7 +8,7 @@ import { dependencyOrder } from '../manifest/order.js';
 import { parseRemote, remoteDirName, type RemoteEndpoint } from '../sources/remote-endpoint.js';
 import { defaultWorkDir } from '../sources/work-dir.js';
 import { checkExcludes } from '../sync/plan.js';
-import { cutBundle } from './bundle.js';
+import { cutBundles } from './bundle.js';
 import type { BundleAck } from './install-bundle.js';
 import { centreRequest, PushRefusedError, type CentreClientOptions } from './push-client.js';
 
@@ -34,6 +34,8 @@ export interface PushOptions {
   token?: string;
   http?: Omit<CentreClientOptions, 'token'>;
   chunkBytes?: number;
+  /** Split what a push sends into consecutive bundles of at most this many bytes (where the models allow). */
+  maxBundleBytes?: number;
   emit?: (event: PushEvent) => void;
 }
 
@@ -42,16 +44,32 @@ export type PushEvent =
   | { type: 'phase'; phase: 'state' | 'cut' | 'upload' | 'commit'; message: string }
   | { type: 'uploaded'; bytes: number; of: number };
 
-/** What a push did. */
-export interface PushResult { status: 'success'; centre: string; ack: BundleAck; bytes: number; bytesSent: number; resumed: boolean; durationMs: number }
+/** What a push did: the acks of the bundles it committed (one, or several with `maxBundleBytes`). */
+export interface PushResult {
+  status: 'success';
+  centre: string;
+  /** The last bundle's ack. */
+  ack: BundleAck;
+  acks: BundleAck[];
+  /** Objects the bundles held, rows written at the centre, objects rejected there. */
+  objects: number;
+  written: number;
+  rejected: number;
+  bytes: number;
+  bytesSent: number;
+  resumed: boolean;
+  durationMs: number;
+}
 
 /** What the site keeps of a bundle until an ack names its id and sha256. */
 interface Pending { id: string; sha256: string; bytes: number; file: string }
 
 /**
- * One push (DESIGN §9): ask the centre what it holds, send the bundle kept from a push that was
- * not acknowledged (resuming its upload where the centre's copy ends), or cut a new one from
- * the site's database, upload it in chunks, commit, and forget it only on an ack that names it.
+ * One push (DESIGN §9): ask the centre what it holds, send the bundles kept from a push that
+ * was not acknowledged (resuming an upload where the centre's copy ends), or cut new ones from
+ * the site's database; upload each in chunks, commit, and forget it only on an ack that names
+ * it. Nothing is ever lost by forgetting a bundle the centre did not commit: its watermarks did
+ * not move, so the next cut holds the same changes again.
  */
 export async function push(options: PushOptions): Promise<PushResult> {
   const started = Date.now();
@@ -63,6 +81,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const emit = options.emit ?? (() => {});
   const dir = path.join(path.resolve(options.workDir ?? defaultWorkDir()), 'push', remoteDirName(endpoint.hostname), manifest.app);
   const db = await connectDatabase(options.db);
+  const acks: BundleAck[] = [];
+  let bytes = 0;
   let bytesSent = 0;
   let resumed = false;
   try {
@@ -71,54 +91,69 @@ export async function push(options: PushOptions): Promise<PushResult> {
       const state = await centreRequest(endpoint, 'GET', '/api/push/state', client);
       if (state.status !== 200) throw new PushRefusedError(`Centre ${endpoint.hostname}: GET /api/push/state answered ${state.status}: ${String(state.body.error ?? '')}`);
       if (state.body.app !== manifest.app) throw new ConfigError(`Centre ${endpoint.hostname} takes app "${String(state.body.app)}", not "${manifest.app}"`);
-      let pending = await readPending(dir);
+      const queue = await readPending(dir);
+      // Committed, their ack lost: done with them (the centre answers with its last bundle).
       const last = state.body.lastBundle as { id: string; sha256: string } | null;
-      if (pending && last?.id === pending.id && last.sha256 === pending.sha256) {
-        await forget(dir); // committed, its ack lost: done with it
-        pending = undefined;
-      }
-      if (pending) resumed = true;
+      const done = queue.findIndex((b) => b.id === last?.id && b.sha256 === last.sha256);
+      if (done >= 0) await keep(dir, queue.splice(0, done + 1), queue);
+      if (queue.length > 0) resumed = true;
       else {
-        emit({ type: 'phase', phase: 'cut', message: `Cutting a bundle from ${db.display}` });
+        emit({ type: 'phase', phase: 'cut', message: `Cutting from ${db.display}` });
         const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
         for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) throw new ConfigError(`push: ${db.display} has no table ${model.table} (${model.name}); exclude it with -e ${model.name}`);
         await mkdir(dir, { recursive: true });
-        const bundle = await cutBundle({ knex: db.knex, dialect: db.dialect, manifest, plan, base: (state.body.watermarks ?? {}) as Record<string, string>, full: options.full === true, prune: options.prune === true, file: path.join(dir, 'bundle.jsonl') });
-        pending = { id: bundle.header.id, sha256: bundle.sha256, bytes: bundle.bytes, file: bundle.file };
-        await writeFile(path.join(dir, 'pending.json'), JSON.stringify(pending));
+        const cuts = await cutBundles({
+          knex: db.knex, dialect: db.dialect, manifest, plan, base: (state.body.watermarks ?? {}) as Record<string, string>,
+          full: options.full === true, prune: options.prune === true, file: path.join(dir, 'bundle.jsonl'), maxBytes: options.maxBundleBytes,
+        });
+        queue.push(...cuts.map((b) => ({ id: b.header.id, sha256: b.sha256, bytes: b.bytes, file: b.file })));
+        await keep(dir, [], queue);
       }
-      const outcome = await send(endpoint, client, pending, resumed, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
-        // A bundle the centre refused for good (a clock behind its own, a schema it does not
-        // have) must not block every later push: drop it. Nothing is lost: the centre's
-        // watermarks did not move, so the next cut holds the same changes again.
-        if (error instanceof PushRefusedError) await forget(dir);
-        throw error;
-      });
-      bytesSent += outcome.bytesSent;
-      if (outcome.ack) {
-        await forget(dir);
-        return { status: 'success', centre: endpoint.hostname, ack: outcome.ack, bytes: pending.bytes, bytesSent, resumed, durationMs: Date.now() - started };
+      let refusal: string | undefined;
+      while (queue.length > 0 && refusal === undefined) {
+        const bundle = queue[0];
+        const outcome = await send(endpoint, client, bundle, resumed, options.chunkBytes ?? CHUNK_BYTES, emit).catch(async (error: unknown) => {
+          // Refused for good (a clock behind the centre's, a schema it does not have): these
+          // bundles must not block every later push.
+          if (error instanceof PushRefusedError) await keep(dir, queue.splice(0), queue);
+          throw error;
+        });
+        bytesSent += outcome.bytesSent;
+        if (outcome.ack) {
+          acks.push(outcome.ack);
+          bytes += bundle.bytes;
+          await keep(dir, queue.splice(0, 1), queue);
+        } else refusal = outcome.refusal;
+      }
+      if (refusal === undefined) {
+        const ack = acks.at(-1)!;
+        const sum = (f: (a: BundleAck) => number) => acks.reduce((n, a) => n + f(a), 0);
+        return { status: 'success', centre: endpoint.hostname, ack, acks, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: sum((a) => a.rejects.length), bytes, bytesSent, resumed, durationMs: Date.now() - started };
       }
       // Refused as cut from an old state (another bundle committed first): cut again.
-      await forget(dir);
-      if (cut >= RECUTS) throw new PushRefusedError(`Centre ${endpoint.hostname}: ${outcome.refusal}`);
+      await keep(dir, queue.splice(0), queue);
+      if (cut >= RECUTS) throw new PushRefusedError(`Centre ${endpoint.hostname}: ${refusal}`);
     }
   } finally {
     await db.knex.destroy();
   }
 }
 
-async function readPending(dir: string): Promise<Pending | undefined> {
+/** The bundles kept for the centre, in order (a file of one bundle from before splits is read too). */
+async function readPending(dir: string): Promise<Pending[]> {
   try {
-    return JSON.parse(await readFile(path.join(dir, 'pending.json'), 'utf8')) as Pending;
+    const value = JSON.parse(await readFile(path.join(dir, 'pending.json'), 'utf8')) as Pending | Pending[];
+    return Array.isArray(value) ? value : [value];
   } catch {
-    return undefined;
+    return [];
   }
 }
 
-async function forget(dir: string): Promise<void> {
-  await rm(path.join(dir, 'pending.json'), { force: true });
-  await rm(path.join(dir, 'bundle.jsonl'), { force: true });
+/** Record what is still to send, and delete the files of the bundles done with. */
+async function keep(dir: string, done: readonly Pending[], queue: readonly Pending[]): Promise<void> {
+  if (queue.length > 0) await writeFile(path.join(dir, 'pending.json'), JSON.stringify(queue));
+  else await rm(path.join(dir, 'pending.json'), { force: true });
+  for (const bundle of done) await rm(bundle.file, { force: true });
 }
 
 /** Upload what the centre does not hold yet, then commit; an ack, or why the bundle must be cut again. */

@@ -186,6 +186,19 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
     expect((await run()).ack.written).toBe(0);
   });
 
+  it('splits a push over --max-bundle-bytes into consecutive bundles that each commit, and the copy is whole', async () => {
+    const { token: splitToken } = await addSite({ db: centre.url, app: 'hcore', name: 'splitter' });
+    const result = await run({ token: splitToken, maxBundleBytes: 16 * 1024, workDir: tmpdir('rsdb-split-') });
+    expect(result.acks.length).toBeGreaterThan(2);
+    expect(new Set(result.acks.map((a) => a.id)).size).toBe(result.acks.length);
+    for (const ack of result.acks) expect(ack.status).toBe('committed');
+    expect(result.objects).toBe(SAMPLE_OBJECTS);
+    expect(await assertIsomorphic(site.url, centre.url, manifest, 'site/splitter')).toBe(SAMPLE_OBJECTS);
+    // The next push, split the same way, finds nothing to write.
+    const again = await run({ token: splitToken, maxBundleBytes: 16 * 1024, workDir: tmpdir('rsdb-split-') });
+    expect(again.written).toBe(0);
+  });
+
   it('takes eight sites pushing at once: all succeed, every copy right', async () => {
     const sites = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
       const db = await createDatabase('sqlite');
