@@ -66,6 +66,10 @@ export function adminCommands(parser: Argv, ctx: CommandContext): Argv {
           acceptPush: Boolean(args['accept-push']), log: (line) => ui().info(line, 1),
           // The access log on stderr: every refusal (4xx, 5xx) at -v 1, every request at -v 2.
           onRequest: (r) => ui().log(`${r.client} ${r.method} ${r.path} ${r.status} ${r.ms} ms${r.isAborted ? ' (client went away)' : ''}`, r.status >= 400 ? 1 : 2) });
+        // A centre open to other machines serves every site's data: say so when nothing guards it.
+        if (args['accept-push'] && !['127.0.0.1', 'localhost', '::1'].includes(String(args.host)) && tokens.length === 0) {
+          ui().warn(`serve --accept-push listens on ${String(args.host)} with no read token: anyone who reaches it can read every site's data; give REMOTESYNCDB_SERVE_TOKENS or --token-file`);
+        }
         ui().info(`Serving ${appOf(args)} from ${maskSecrets(dbOf(args))} at ${server.url}/api/${tokens.length ? ' (bearer token required)' : ''}; Ctrl-C stops`, 0);
         await (io.stopSignal ?? new Promise<void>(() => {}));
         await server.close();

@@ -4,6 +4,8 @@ import { configCandidates, pushTokenFor } from '../config.js';
 import { RemoteSyncError } from '../errors.js';
 import { parseInterval, runEvery } from '../fleet/fleet.js';
 import { enrol } from '../push/enrol.js';
+import { MAX_CHUNK_BYTES } from '../push/centre.js';
+import { PushRefusedError } from '../push/push-client.js';
 import { push, type PushResult } from '../push/push.js';
 import { addSite, rotateSiteToken, setSiteEnabled, siteStatus, type SiteStatus } from '../push/sites.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
@@ -48,7 +50,7 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           const max = args['max-bundle-bytes'];
           if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024)) throw new Error('--max-bundle-bytes takes a whole number of at least 1024');
           const chunk = args['chunk-bytes'];
-          if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > 8 * 1024 * 1024) throw new Error('--chunk-bytes takes a whole number from 1024 to 8388608');
+          if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > MAX_CHUNK_BYTES) throw new Error(`--chunk-bytes takes a whole number from 1024 to ${MAX_CHUNK_BYTES}`);
           return true;
         }),
       run(async (args) => {
@@ -68,7 +70,11 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           ...(args['max-bundle-bytes'] !== undefined ? { maxBundleBytes: args['max-bundle-bytes'] as number } : {}),
           emit: (e) => { if (e.type === 'phase') kit.renderer().info(e.message, 2); },
         });
-        const report = (r: PushResult) => print(args, r, `Pushed ${r.acks.length === 1 ? `bundle ${r.ack.id}` : `${r.acks.length} bundles`} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.objects} objects, ${r.written} written, ${r.rejected} rejected.`);
+        const report = (r: PushResult) => {
+          // A cron run (-S) whose objects the centre rejected says so where cron looks: one line on stderr, exit 0.
+          if (r.rejected > 0) io.stderr.write(`remotesyncdb: warning: centre ${r.centre} rejected ${r.rejected} object(s), to be sent again by the next push; see ${r.rejectsFile}\n`);
+          print(args, r, `Pushed ${r.acks.length === 1 ? `bundle ${r.ack.id}` : `${r.acks.length} bundles`} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.objects} objects, ${r.written} written, ${r.rejected} rejected.`);
+        };
         if (!args.every) return report(await once());
         const abort = new AbortController();
         void io.stopSignal?.then(() => abort.abort());
@@ -78,7 +84,7 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           } catch (error) {
             // Transient trouble was already retried with backoff: say so and wait for the next turn.
             // A refusal that will not heal (token, configuration) stops the loop with its exit code.
-            if (!(error instanceof RemoteSyncError) || error.exitCode === 2) throw error;
+            if (!(error instanceof RemoteSyncError) || error.exitCode === 2 || error instanceof PushRefusedError) throw error;
             kit.renderer().error(error);
           }
         }, { signal: abort.signal });

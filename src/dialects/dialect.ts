@@ -26,6 +26,11 @@ export interface DialectAdapter {
   addColumn(table: Knex.CreateTableBuilder, field: FieldDef): Knex.ColumnBuilder;
   /** Per-table options (charset, engine). */
   tableOptions(table: Knex.CreateTableBuilder): void;
+  /**
+   * Whether an integer column is UNSIGNED (MySQL only: a FK column must match the signedness of
+   * the id it references, and Django's ids are signed where knex's increments() are not).
+   */
+  isUnsigned(knex: Knex | Knex.Transaction, table: string, column: string): Promise<boolean>;
   /** A JS value ready to bind for a boolean. */
   bindBoolean(value: boolean): boolean | number;
   /** A stored JSON column value back to a JS value. */

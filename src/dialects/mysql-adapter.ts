@@ -63,6 +63,10 @@ export const mysqlAdapter: DialectAdapter = {
       case 'binary': return t.specificType(field.name, 'longblob');
     }
   },
+  async isUnsigned(knex, table, column) {
+    const [rows] = await knex.raw('SELECT COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?', [table, column]);
+    return /unsigned/i.test(String((rows as Array<{ t: string }>)[0]?.t ?? 'unsigned'));
+  },
   tableOptions(t) {
     t.engine('InnoDB');
     t.charset('utf8mb4');

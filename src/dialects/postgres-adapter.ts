@@ -51,6 +51,9 @@ export const postgresAdapter: DialectAdapter = {
     }
   },
   tableOptions() {},
+  async isUnsigned() {
+    return false;
+  },
   quote: (identifier) => `"${identifier}"`,
   async execute(trx, sql, bindings, wantRows) {
     // Named statements: PostgreSQL parses and plans each distinct text once per session.

@@ -53,6 +53,9 @@ export const sqliteAdapter: DialectAdapter = {
     }
   },
   tableOptions() {},
+  async isUnsigned() {
+    return false;
+  },
   quote: (identifier) => `"${identifier}"`,
   async execute(trx, sql, bindings, wantRows) {
     const conn = await connectionOf<Database.Database>(trx);

@@ -30,6 +30,8 @@ export interface BundleHeader {
   models: string[];
   /** `push --prune`: the centre deletes the site's rows that its pk lists no longer hold. */
   prune: boolean;
+  /** Every object, not only what changed: the centre takes it whatever its watermarks say. */
+  full: boolean;
 }
 
 interface SectionLine { section: string; modifiedAfter: string | null; pks: number[] }
@@ -149,7 +151,7 @@ async function cutPart(options: CutOptions, models: readonly ModelDef[], file: s
 
 /** A bundle: its header, then its parts' sections as they were cut; hashed as it is written. */
 async function assemble(options: CutOptions, parts: readonly Part[], clock: string, file: string): Promise<CutBundle> {
-  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: parts.flatMap((p) => p.models), prune: options.prune };
+  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: parts.flatMap((p) => p.models), prune: options.prune, full: options.full };
   const out = createWriteStream(file);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -205,7 +207,12 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
       if (!header) {
         if (value.format !== 'remotesyncdb-bundle' || value.version !== 1 || typeof value.id !== 'string') throw bad(n, 'not a remotesyncdb bundle header');
         if (value.app !== manifest.app) throw new ConfigError(`Site ${site} pushed a bundle of app "${String(value.app)}"; this centre serves "${manifest.app}"`, { meta: { remote: site } });
-        header = value as unknown as BundleHeader;
+        const isClock = (v: unknown) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(v);
+        const base = value.base as Record<string, unknown> | undefined;
+        if (!isClock(value.siteClock) || typeof base !== 'object' || base === null || Array.isArray(base) || !Object.values(base).every(isClock) || !Array.isArray(value.models)) {
+          throw new ConfigError(`Site ${site} pushed bundle ${String(value.id)} with a header this centre cannot read (siteClock, base, models); push from a matching remotesyncdb`, { meta: { remote: site } });
+        }
+        header = { ...(value as unknown as BundleHeader), prune: value.prune === true, full: value.full === true };
         continue;
       }
       if (typeof value.section === 'string') {
@@ -213,7 +220,8 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
         const model = getModel(manifest, value.section);
         if (!model || model.isPrivate) throw new ConfigError(`Site ${site} pushed model "${value.section}", which app ${manifest.app} does not have (or keeps private): the site's schema does not match`, { meta: { remote: site } });
         if (models[model.name]) throw bad(n, `model ${model.name} appears twice`);
-        pks.set(model.name, (value.pks as unknown[] ?? []).map(Number));
+        if (!Array.isArray(value.pks) || !value.pks.every((pk) => Number.isSafeInteger(pk))) throw new ConfigError(`Site ${site} pushed ${model.name} with a pk list that is not a list of integers`, { meta: { remote: site, model: model.name } });
+        pks.set(model.name, value.pks as number[]);
         const out = createWriteStream(fixtureFile(dir, model.name));
         current = { model, out, hash: createHash('sha256'), bytes: 0, objects: 0, modifiedAfter: (value.modifiedAfter as string | null) ?? null };
         current.bytes += await write(out, current.hash, '[');
@@ -222,6 +230,8 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
       if (!current) throw bad(n, 'an object before any model section');
       current.bytes += await write(current.out, current.hash, `${current.objects === 0 ? '' : ',\n'}${text}`);
       current.objects++;
+      // What the bundle holds is the site's too, even if it was written after its pk list was read.
+      if (Number.isSafeInteger(Number(value.pk))) pks.get(current.model.name)!.push(Number(value.pk));
     }
     await close();
   } finally {

@@ -8,13 +8,19 @@ import type { Database } from '../dialects/index.js';
 import { RemoteSyncError } from '../errors.js';
 import type { AppManifest } from '../manifest/types.js';
 import { readWatermarks } from '../sync/watermarks.js';
-import { unpackBundle, type BundleHeader } from './bundle.js';
-import { CentreBusyError, installBundle } from './install-bundle.js';
+import { unpackBundle } from './bundle.js';
+import { CentreBusyError, installBundle, StaleBundleError } from './install-bundle.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
 
-/** The largest chunk a site may upload in one request. */
-export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * The largest chunk a site may upload in one request: mysql2 sends a binary value as hex, so a
+ * chunk takes twice its size of MySQL's max_allowed_packet (16 MiB by default on MariaDB 10.11,
+ * 4 MiB on MySQL 5.7: keep chunks at 1 MiB there).
+ */
+export const MAX_CHUNK_BYTES = 4 * 1024 * 1024;
+/** The largest bundle a centre takes (a site splits with --max-bundle-bytes). */
+export const MAX_BUNDLE_BYTES = 4 * 1024 ** 3;
 const BUNDLE_ID = /^[A-Za-z0-9-]{8,64}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -104,6 +110,7 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
     if (!SHA256.test(sha256) || !SHA256.test(chunkSha) || !Number.isSafeInteger(bytes) || bytes <= 0 || !Number.isSafeInteger(offset) || offset < 0) {
       return refuse(res, 400, 'an upload needs ?offset=N and the headers X-Bundle-Sha256, X-Bundle-Bytes and X-Chunk-Sha256');
     }
+    if (bytes > MAX_BUNDLE_BYTES) return refuse(res, 413, `a bundle is at most ${MAX_BUNDLE_BYTES} bytes; split it with push --max-bundle-bytes`);
     const data = await readBody(req, MAX_CHUNK_BYTES);
     if (!data) return refuse(res, 413, `a chunk is at most ${MAX_CHUNK_BYTES} bytes`);
     if (createHash('sha256').update(data).digest('hex') !== chunkSha) return refuse(res, 400, `chunk at offset ${offset} of bundle ${id} arrived corrupted (sha256 differs); send it again`);
@@ -128,9 +135,11 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       const moved = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id, received }).update({ received: offset + data.length });
       if (moved !== 1) throw new CentreBusyError(`bundle ${id}: another upload of the same chunk won`);
       return { status: 200, body: { received: offset + data.length } };
-    }).catch((error: unknown) => {
-      if (error instanceof CentreBusyError || /duplicate|unique|UNIQUE/i.test(String((error as Error).message))) return { status: 409, body: { error: `bundle ${id}: a chunk at offset ${offset} is there already; ask for the state and resume` } };
-      throw error;
+    }).catch(async (error: unknown) => {
+      // Another request stored this chunk first (two centre processes, a retried PUT): say where the copy ends.
+      if (!(error instanceof CentreBusyError) && !/duplicate|unique|UNIQUE/i.test(String((error as Error).message))) throw error;
+      const row = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first('received');
+      return { status: 409, body: { error: `bundle ${id}: a chunk at offset ${offset} is there already; send from where the centre's copy ends`, received: Number(row?.received ?? 0) } };
     });
     if (answer.status !== 200) return refuse(res, answer.status, (answer.body as { error: string }).error, answer.body);
     send(res, 200, answer.body);
@@ -151,16 +160,15 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       }
       const bundle = await unpackBundle(file, path.join(dir, 'stage'), manifest, site.hostname);
       if (bundle.header.id !== id) return refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
-      const stale = await checkBase(site, bundle.header);
-      if (stale) {
-        await forget(site, id);
-        return refuse(res, 409, stale.message, { reason: stale.reason, state: await state(site) });
-      }
       const ack = await installBundle({ db, manifest, site, bundle, sha256: sha, prune: bundle.header.prune === true, lockWaitMs: options.lockWaitMs ?? 10_000 });
       log(`site ${site.name}: bundle ${id} committed, ${ack.objects} objects, ${ack.written} written, ${ack.rejects.length} rejected`);
       send(res, 200, ack);
     } catch (error) {
       if (error instanceof CentreBusyError) return refuse(res, 503, error.message);
+      if (error instanceof StaleBundleError) {
+        await forget(site, id);
+        return refuse(res, 409, error.message, { reason: error.reason, state: await state(site) });
+      }
       if (error instanceof RemoteSyncError) {
         await forget(site, id);
         return refuse(res, 422, error.message);
@@ -190,23 +198,13 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
     return hash.digest('hex');
   }
 
-  /**
-   * A bundle cut from watermarks that are not the centre's (another bundle committed since), or
-   * from a site clock behind them, is refused: the site cuts again, or fixes its clock.
-   */
-  async function checkBase(site: SiteRow, header: BundleHeader): Promise<{ reason: 'clock' | 'stale'; message: string } | undefined> {
-    const { base, siteClock } = header;
-    const current = Object.fromEntries(await readWatermarks(db.knex, site.id, manifest.app));
-    const behind = Object.entries(current).find(([, w]) => w > siteClock);
-    if (behind) return { reason: 'clock', message: `the site's clock (${siteClock}) is behind what the centre already holds from it (${behind[0]} up to ${behind[1]}); set the clock right, then push --full` };
-    // Only the bundle's own models: the bundles of one split cut share a base, and each earlier one moved its models' watermarks.
-    const differs = header.models.find((model) => (current[model] ?? null) !== (base[model] ?? null));
-    if (differs) return { reason: 'stale', message: `bundle cut from an old state (${differs}: ${base[differs] ?? 'none'}, the centre holds ${current[differs] ?? 'none'}); cut it again` };
-    return undefined;
-  }
-
+  /** Drop an upload the centre will not install (never a committed bundle: its ack must be answered again). */
   async function forget(site: SiteRow, id: string): Promise<void> {
-    await db.knex(CHUNK_TABLE).where({ site_id: site.id, bundle_id: id }).del();
-    await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).del();
+    await db.knex.transaction(async (trx) => {
+      const row = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first('status');
+      if (!row || row.status === 'committed') return;
+      await trx(CHUNK_TABLE).where({ site_id: site.id, bundle_id: id }).del();
+      await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).whereNot({ status: 'committed' }).del();
+    });
   }
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../dialects/index.js';
-import { LockError } from '../errors.js';
+import { LockError, RemoteSyncError } from '../errors.js';
 import { installObjects } from '../install/install.js';
 import { IntSet } from '../install/int-collections.js';
 import type { AppManifest } from '../manifest/types.js';
@@ -7,8 +7,8 @@ import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { planModels } from '../sync/plan.js';
 import { setLastSync } from '../sync/registry.js';
 import { recordRun } from '../sync/report.js';
-import { isIncremental, writeWatermarks } from '../sync/watermarks.js';
-import type { UnpackedBundle } from './bundle.js';
+import { isIncremental, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
+import type { BundleHeader, UnpackedBundle } from './bundle.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import type { SiteRow } from './sites.js';
 
@@ -29,6 +29,30 @@ export interface BundleAck {
 /** Thrown when another install holds the centre's lock: the site backs off and tries again. */
 export class CentreBusyError extends LockError {}
 
+/** A bundle cut from a state that is not the centre's, or with a site clock behind it: cut again. */
+export class StaleBundleError extends RemoteSyncError {
+  constructor(message: string, readonly reason: 'clock' | 'stale') {
+    super(message, { code: 'E_STALE_BUNDLE' });
+  }
+}
+
+/** How many committed bundles (ids and acks) the centre keeps per site. */
+export const KEPT_BUNDLES = 50;
+
+/**
+ * Whether a bundle may be installed over what the centre holds from the site: cut from the
+ * watermarks the centre has now (for its own models: the bundles of one split cut share a base,
+ * and each earlier one moved its models' watermarks), with a site clock not behind them. A full
+ * bundle replaces the watermarks whatever they are (the way out of a clock that was wrong).
+ */
+function checkBase(header: BundleHeader, current: Map<string, string>): void {
+  if (header.full) return;
+  const behind = [...current].find(([, w]) => w > header.siteClock);
+  if (behind) throw new StaleBundleError(`the site's clock (${header.siteClock}) is behind what the centre already holds from it (${behind[0]} up to ${behind[1]}); set the clock right: the next push is sent in full`, 'clock');
+  const differs = header.models.find((model) => (current.get(model) ?? null) !== (header.base[model] ?? null));
+  if (differs) throw new StaleBundleError(`bundle cut from an old state (${differs}: ${header.base[differs] ?? 'none'}, the centre holds ${current.get(differs) ?? 'none'}); cut it again`, 'stale');
+}
+
 /**
  * Install a site's bundle at the centre with the one install a pull uses (DESIGN §9): in ONE
  * transaction under the sync lock, origin tags = the site, `--skip` so that a bad object is
@@ -45,11 +69,13 @@ export async function installBundle(options: { db: Database; manifest: AppManife
   const trx = await db.knex.transaction(db.dialect.transactionConfig);
   try {
     if (!(await db.dialect.tryLock(trx, lockKey, options.lockWaitMs))) throw new CentreBusyError(`the centre is busy installing another bundle; try again`);
+    // Under the lock: a commit retried while the first one ran finds it committed here.
     const recorded = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).first();
     if (recorded?.status === 'committed') {
       await db.dialect.finish(trx, lockKey, false);
       return JSON.parse(recorded.ack) as BundleAck;
     }
+    checkBase(header, await readWatermarks(trx, site.id, manifest.app));
     const sent = new Set(Object.keys(bundle.fetched.models));
     const excluded = new Set([...manifest.models.keys()].filter((name) => !sent.has(name)));
     const plan = await planModels(manifest, excluded, trx, site.id);
@@ -60,8 +86,11 @@ export async function installBundle(options: { db: Database; manifest: AppManife
       allPks: (model) => allPks.get(model.name) ?? new IntSet(),
       skip: true, prune: options.prune,
     });
-    await setLastSync(trx, site.id, header.siteClock);
-    await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m)).map((m) => [m.name, header.siteClock])));
+    await setLastSync(trx, db.dialect, manifest.registry, site.id, header.siteClock);
+    // A model with rejects keeps its watermark: its rejected objects come again with the next
+    // push (fixed at the site, or rejected again and reported again), never silently dropped.
+    const rejected = new Set(result.rejects.map((r) => r.model));
+    await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m) && !rejected.has(m.name)).map((m) => [m.name, header.siteClock])));
     const models = result.counts.map((c) => ({ model: c.model, objects: c.objects, inserted: c.inserted, updated: c.updated, deleted: c.deleted ?? 0, skipped: c.skipped }));
     const ack: BundleAck = {
       id: header.id, sha256, status: 'committed', site: site.name, siteClock: header.siteClock,
@@ -70,8 +99,11 @@ export async function installBundle(options: { db: Database; manifest: AppManife
       models,
       rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })),
     };
-    await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).update({ status: 'committed', committed: new Date().toISOString(), ack: JSON.stringify(ack) });
+    const recordedNow = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).whereNot({ status: 'committed' }).update({ status: 'committed', committed: new Date().toISOString(), ack: JSON.stringify(ack) });
+    if (recordedNow !== 1) throw new StaleBundleError(`bundle ${header.id} is no longer an upload of site ${site.name} (a newer upload replaced it); cut it again`, 'stale');
     await trx(CHUNK_TABLE).where({ site_id: site.id, bundle_id: header.id }).del();
+    const old = (await trx(BUNDLE_TABLE).where({ site_id: site.id, status: 'committed' }).orderBy('committed', 'desc').offset(KEPT_BUNDLES).select('bundle_id')).map((r) => r.bundle_id as string);
+    if (old.length > 0) await trx(BUNDLE_TABLE).where({ site_id: site.id }).whereIn('bundle_id', old).del();
     await db.dialect.finish(trx, lockKey, true);
     await recordRun(db.knex, { startedAt, remote: site.hostname, app: manifest.app, status: 'success', counts: result.counts }).catch(() => {});
     return ack;

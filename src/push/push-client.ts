@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { ConfigError, RemoteSyncError, RemoteUnreachableError } from '../errors.js';
+import { ConfigError, LockError, RemoteSyncError, RemoteUnreachableError } from '../errors.js';
 import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
 
 /** How a site talks to its centre. */
@@ -72,8 +72,10 @@ export async function centreRequest(endpoint: RemoteEndpoint, method: string, pa
   const attempts = options.attempts ?? 6;
   for (let attempt = 1; ; attempt++) {
     let failure: string;
+    let lastStatus = 0;
     try {
       const answer = await requestOnce(endpoint, method, path, options, body, headers);
+      lastStatus = answer.status;
       if (answer.status === 401 || answer.status === 403) {
         throw new ConfigError(`Centre ${endpoint.hostname} refused the push token (${answer.status}): ${String(answer.body.error ?? '')}. Give the site's token in REMOTESYNCDB_PUSH_TOKEN or the config file (push --enrol CODE stores it), or ask the centre (site status, site enable, site rotate-token)`, { meta: { remote: endpoint.hostname } });
       }
@@ -83,7 +85,10 @@ export async function centreRequest(endpoint: RemoteEndpoint, method: string, pa
       if (error instanceof RemoteSyncError) throw error;
       failure = `${method} ${path} failed: ${(error as Error).message}`;
     }
-    if (attempt >= attempts) throw new RemoteUnreachableError(`Centre ${endpoint.hostname}: ${failure} (after ${attempt} attempts)`, { meta: { remote: endpoint.hostname } });
+    if (attempt >= attempts) {
+      if (lastStatus === 503) throw new LockError(`Centre ${endpoint.hostname} stayed busy (${failure}, ${attempt} attempts); the next push will try again`, { meta: { remote: endpoint.hostname } });
+      throw new RemoteUnreachableError(`Centre ${endpoint.hostname}: ${failure} (after ${attempt} attempts)`, { meta: { remote: endpoint.hostname } });
+    }
     const delay = Math.min(RETRY_CAP_MS, (options.retryBaseMs ?? 500) * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
     await new Promise((r) => setTimeout(r, delay));
   }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
+import { registryRef } from '../schema/registry-table.js';
 
 /** Per push site (keyed by its registry id): hashed token and enrolment code, enabled or not. */
 export const SITE_TABLE = 'remotesyncdb_site';
@@ -10,10 +11,11 @@ export const CHUNK_TABLE = 'remotesyncdb_chunk';
 
 /** Create whatever is missing of the centre's push tables (after the registry exists). */
 export async function ensurePushTables(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string): Promise<void> {
+  const ref = await registryRef(knex, dialect, registry);
   if (!(await knex.schema.hasTable(SITE_TABLE))) {
     await knex.schema.createTable(SITE_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('id').unsigned().primary().references('id').inTable(registry);
+      ref(t, 'id').primary().references('id').inTable(registry);
       t.string('token_hash', 64).nullable().unique();
       t.string('enrol_hash', 64).nullable().unique();
       t.string('enrol_expires', 32).nullable();
@@ -24,7 +26,7 @@ export async function ensurePushTables(knex: Knex | Knex.Transaction, dialect: D
   if (!(await knex.schema.hasTable(BUNDLE_TABLE))) {
     await knex.schema.createTable(BUNDLE_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('site_id').unsigned().notNullable().references('id').inTable(SITE_TABLE);
+      ref(t, 'site_id').notNullable().references('id').inTable(SITE_TABLE);
       t.string('bundle_id', 64).notNullable();
       t.string('sha256', 64).notNullable();
       t.bigInteger('bytes').notNullable();

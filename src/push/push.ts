@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { connectDatabase } from '../dialects/index.js';
-import { ConfigError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { connectExistingDatabase } from '../dialects/index.js';
+import { ConfigError, LockError, RemoteUnreachableError } from '../errors.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import { parseRemote, remoteDirName, type RemoteEndpoint } from '../sources/remote-endpoint.js';
 import { defaultWorkDir } from '../sources/work-dir.js';
 import { checkExcludes } from '../sync/plan.js';
+import { writeRejects } from '../sync/report.js';
 import { cutBundles } from './bundle.js';
 import type { BundleAck } from './install-bundle.js';
 import { centreRequest, PushRefusedError, type CentreClientOptions } from './push-client.js';
@@ -16,6 +18,10 @@ import { centreRequest, PushRefusedError, type CentreClientOptions } from './pus
 export const CHUNK_BYTES = 1024 * 1024;
 /** How many times a bundle refused as cut from an old state is cut again. */
 const RECUTS = 3;
+/** How many times one bundle is uploaded again (lost by the centre) or one chunk re-sent (damaged). */
+const MAX_ROUNDS = 10;
+/** After a refusal for a site clock behind the centre's: the next cut is full (what was written meanwhile carries old times). */
+const NEEDS_FULL = 'needs-full';
 
 /** Options of `remotesyncdb push` (run at the site). */
 export interface PushOptions {
@@ -54,7 +60,9 @@ export interface PushResult {
   /** Objects the bundles held, rows written at the centre, objects rejected there. */
   objects: number;
   written: number;
+  /** Objects the centre rejected (listed with their reasons in `rejectsFile`; sent again by the next push). */
   rejected: number;
+  rejectsFile: string;
   bytes: number;
   bytesSent: number;
   resumed: boolean;
@@ -80,7 +88,11 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const client: CentreClientOptions = { ...options.http, token: options.token };
   const emit = options.emit ?? (() => {});
   const dir = path.join(path.resolve(options.workDir ?? defaultWorkDir()), 'push', remoteDirName(endpoint.hostname), manifest.app);
-  const db = await connectDatabase(options.db);
+  const db = await connectExistingDatabase(options.db);
+  const releaseLock = await lockDir(dir).catch(async (error: unknown) => {
+    await db.knex.destroy();
+    throw error;
+  });
   const acks: BundleAck[] = [];
   let bytes = 0;
   let bytesSent = 0;
@@ -89,6 +101,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     for (let cut = 0; ; cut++) {
       emit({ type: 'phase', phase: 'state', message: `Asking ${endpoint.baseUrl} what it holds` });
       const state = await centreRequest(endpoint, 'GET', '/api/push/state', client);
+      if (state.status === 404) throw new ConfigError(`${endpoint.hostname} takes no pushes (GET /api/push/state answered 404): is it a centre, started with serve --accept-push?`, { meta: { remote: endpoint.hostname } });
       if (state.status !== 200) throw new PushRefusedError(`Centre ${endpoint.hostname}: GET /api/push/state answered ${state.status}: ${String(state.body.error ?? '')}`);
       if (state.body.app !== manifest.app) throw new ConfigError(`Centre ${endpoint.hostname} takes app "${String(state.body.app)}", not "${manifest.app}"`);
       const queue = await readPending(dir);
@@ -104,7 +117,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         await mkdir(dir, { recursive: true });
         const cuts = await cutBundles({
           knex: db.knex, dialect: db.dialect, manifest, plan, base: (state.body.watermarks ?? {}) as Record<string, string>,
-          full: options.full === true, prune: options.prune === true, file: path.join(dir, 'bundle.jsonl'), maxBytes: options.maxBundleBytes,
+          full: options.full === true || existsSync(path.join(dir, NEEDS_FULL)), prune: options.prune === true, file: path.join(dir, 'bundle.jsonl'), maxBytes: options.maxBundleBytes,
         });
         queue.push(...cuts.map((b) => ({ id: b.header.id, sha256: b.sha256, bytes: b.bytes, file: b.file })));
         await keep(dir, [], queue);
@@ -116,6 +129,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
           // Refused for good (a clock behind the centre's, a schema it does not have): these
           // bundles must not block every later push.
           if (error instanceof PushRefusedError) await keep(dir, queue.splice(0), queue);
+          if (error instanceof PushRefusedError && error.meta.reason === 'clock') await writeFile(path.join(dir, NEEDS_FULL), `${new Date().toISOString()}\n`);
           throw error;
         });
         bytesSent += outcome.bytesSent;
@@ -126,16 +140,53 @@ export async function push(options: PushOptions): Promise<PushResult> {
         } else refusal = outcome.refusal;
       }
       if (refusal === undefined) {
+        await rm(path.join(dir, NEEDS_FULL), { force: true });
         const ack = acks.at(-1)!;
         const sum = (f: (a: BundleAck) => number) => acks.reduce((n, a) => n + f(a), 0);
-        return { status: 'success', centre: endpoint.hostname, ack, acks, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: sum((a) => a.rejects.length), bytes, bytesSent, resumed, durationMs: Date.now() - started };
+        // What the centre would not take, with its reasons, where the site's operator looks.
+        const rejects = acks.flatMap((a) => a.rejects.map((r) => ({ model: r.model, pk: typeof r.pk === 'number' ? r.pk : null, reason: r.reason })));
+        await writeRejects(dir, `centre ${endpoint.hostname}`, rejects);
+        return { status: 'success', centre: endpoint.hostname, ack, acks, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
       }
       // Refused as cut from an old state (another bundle committed first): cut again.
       await keep(dir, queue.splice(0), queue);
       if (cut >= RECUTS) throw new PushRefusedError(`Centre ${endpoint.hostname}: ${refusal}`);
     }
   } finally {
+    await releaseLock();
     await db.knex.destroy();
+  }
+}
+
+/**
+ * One push at a time per site and centre (two cron runs overlapping, or one beside `--every`):
+ * a lock file holding the pid, taken over when that process is gone, so a killed push never
+ * blocks the next one.
+ */
+async function lockDir(dir: string): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'push.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const pid = Number(await readFile(file, 'utf8').catch(() => ''));
+      if (isAlive(pid)) throw new LockError(`Another push (pid ${pid}) is sending to this centre from ${dir}; try again when it has finished`);
+      await rm(file, { force: true });
+    }
+  }
+  throw new LockError(`Another push is starting in ${dir}; try again`);
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -162,9 +213,14 @@ async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundl
   let bytesSent = 0;
   // A bundle just cut is new to the centre; one kept from an earlier push may be partly there.
   let mayBeThere = isResumed;
+  // Bounded: a centre that keeps losing the upload, or a link that damages every chunk, is a
+  // failure to report (and retry on the next run), not a loop.
+  let rounds = 0;
+  let damaged = 0;
   const file = await open(bundle.file, 'r');
   try {
     for (;;) {
+      if (++rounds > MAX_ROUNDS) throw new RemoteUnreachableError(`Centre ${endpoint.hostname} lost bundle ${bundle.id} ${MAX_ROUNDS} times; try again later`, { meta: { remote: endpoint.hostname } });
       const known = mayBeThere ? await centreRequest(endpoint, 'GET', base, client) : undefined;
       mayBeThere = true;
       let received = known?.status === 200 ? Number(known.body.received) : 0;
@@ -178,7 +234,7 @@ async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundl
         });
         bytesSent += length;
         if (answer.status === 200 || (answer.status === 409 && typeof answer.body.received === 'number')) received = Number(answer.body.received);
-        else if (answer.status === 400 && /corrupted/.test(String(answer.body.error))) continue; // damaged on the way: send it again
+        else if (answer.status === 400 && /corrupted/.test(String(answer.body.error)) && ++damaged <= MAX_ROUNDS) continue; // damaged on the way: send it again
         else throw refused(endpoint, answer.status, answer.body);
         emit({ type: 'uploaded', bytes: received, of: bundle.bytes });
       }

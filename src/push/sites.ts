@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { openDatabase, type Database } from '../dialects/index.js';
+import { connectExistingDatabase, openDatabase, type Database } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
@@ -40,9 +40,10 @@ export interface SiteStatus extends SiteRow {
 /** Options shared by the `site` commands (run at the centre). */
 export interface SiteOptions { db?: string; app?: string }
 
-async function withCentre<T>(options: SiteOptions, fn: (db: Database, manifest: AppManifest) => Promise<T>): Promise<T> {
+/** Run `fn` on the centre's database; only `site add` may create it (the others refuse a mistyped path). */
+async function withCentre<T>(options: SiteOptions, fn: (db: Database, manifest: AppManifest) => Promise<T>, mayCreate = false): Promise<T> {
   const manifest = loadManifest(options.app ?? 'hcore');
-  const db = openDatabase(options.db);
+  const db = mayCreate ? openDatabase(options.db) : await connectExistingDatabase(options.db);
   try {
     await ensureSchema(db.knex, db.dialect, manifest, 'error');
     await ensurePushTables(db.knex, db.dialect, manifest.registry);
@@ -83,7 +84,7 @@ export async function addSite(options: SiteOptions & { name: string; descr?: str
     });
     const site = await findSite(trx, manifest.registry, options.name);
     return options.enrol ? { site, code: secret, expires } : { site, token: secret };
-  }));
+  }), true);
 }
 
 /** `site rotate-token NAME`: a new token; the old one stops working at once. */

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { registryRef } from './registry-table.js';
 
 /** The origin tag columns every root table gets. */
 export const ORIGINAL_ID = 'original_id';
@@ -29,6 +30,8 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
   const tagged: string[] = [];
   const fks: ForeignKey[] = [];
   const inline = dialect.supportsForwardReferences;
+  // The origin tag references the registry's id: the same integer kind (signed or not) as it.
+  const ref = await registryRef(knex, dialect, manifest.registry);
   for (const model of manifest.models.values()) {
     const isRoot = model.parent === undefined;
     if (await knex.schema.hasTable(model.table)) {
@@ -39,7 +42,7 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
         }
         await knex.schema.alterTable(model.table, (t) => {
           t.integer(ORIGINAL_ID).nullable();
-          t.integer(ORIGINAL_DB).unsigned().nullable();
+          ref(t, ORIGINAL_DB).nullable();
           t.unique([ORIGINAL_DB, ORIGINAL_ID], { indexName: constraintName('uq', model.table, ['origin']) });
         });
         if (!inline) fks.push({ table: model.table, column: ORIGINAL_DB, refTable: manifest.registry, refColumn: 'id' });
@@ -64,7 +67,7 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
         }
         if (isRoot) {
           t.integer(ORIGINAL_ID).nullable();
-          t.integer(ORIGINAL_DB).unsigned().nullable();
+          ref(t, ORIGINAL_DB).nullable();
           t.unique([ORIGINAL_DB, ORIGINAL_ID], { indexName: constraintName('uq', model.table, ['origin']) });
         }
         if (inline) for (const fk of modelFks) t.foreign(fk.column, constraintName('fk', fk.table, [fk.column])).references(fk.refColumn).inTable(fk.refTable);

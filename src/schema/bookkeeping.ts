@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
-import { ensureRegistry } from './registry-table.js';
+import { ensureRegistry, registryRef } from './registry-table.js';
 
 export { REMOTE_TABLE } from './registry-table.js';
 /** Per remote, app and model: the remote's clock at the last successful fetch. */
@@ -18,10 +18,11 @@ export const LOCK_TABLE = 'remotesyncdb_lock';
  */
 export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string): Promise<void> {
   await ensureRegistry(knex, dialect, registry);
+  const ref = await registryRef(knex, dialect, registry);
   if (!(await knex.schema.hasTable(WATERMARK_TABLE))) {
     await knex.schema.createTable(WATERMARK_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('database_id').unsigned().notNullable().references('id').inTable(registry);
+      ref(t, 'database_id').notNullable().references('id').inTable(registry);
       t.string('app', 64).notNullable();
       t.string('model', 64).notNullable();
       t.string('server_time', 32).notNullable();
@@ -31,7 +32,7 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
   if (!(await knex.schema.hasTable(IDMAP_TABLE))) {
     await knex.schema.createTable(IDMAP_TABLE, (t) => {
       dialect.tableOptions(t);
-      t.integer('original_db_id').unsigned().notNullable().references('id').inTable(registry);
+      ref(t, 'original_db_id').notNullable().references('id').inTable(registry);
       t.string('model', 64).notNullable();
       t.integer('original_id').notNullable();
       t.integer('local_id').notNullable();

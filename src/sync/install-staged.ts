@@ -70,7 +70,7 @@ async function register(run: SyncRun, target: SyncTarget, staged: Staged): Promi
 async function recordClock(run: SyncRun, target: SyncTarget, staged: Staged, remote: RemoteRow): Promise<void> {
   const { manifest } = run;
   const { plan, fetched } = staged;
-  if (fetched.serverTime) await setLastSync(target.trx, remote.id, fetched.serverTime, fetched.instance);
+  if (fetched.serverTime) await setLastSync(target.trx, run.db.dialect, manifest.registry, remote.id, fetched.serverTime, fetched.instance);
   const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
   await writeWatermarks(target.trx, remote.id, manifest.app, watermarks);
 }

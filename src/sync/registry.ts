@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
+import { isIPv4 } from 'node:net';
+import type { DialectAdapter } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
+import { toColumnValue } from '../values/values.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { REMOTE_TABLE } from '../schema/registry-table.js';
 
@@ -47,7 +50,7 @@ export async function registerRemote(knex: Knex | Knex.Transaction, registry: st
   const clash = await knex(registry).where({ name }).orWhere({ hostname: remote.hostname }).first();
   if (clash) throw new ConfigError(`A remote named "${clash.name}" with hostname ${clash.hostname} is already registered`);
   // The app's own registry has NOT NULL ip_address and descr (Django's CharField/TextField): '' for unknown.
-  await knex(registry).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: remote.ipAddress ?? '' });
+  await knex(registry).insert({ name, hostname: remote.hostname, descr: remote.descr ?? '', ip_address: ipAddressOf(remote.ipAddress) });
   const row = await knex(registry).where({ hostname: remote.hostname }).first('id');
   await knex(REMOTE_TABLE).insert({ id: row.id, is_tls: remote.isTls ?? false, instance: remote.instance || null });
   return (await remotes(knex, registry).where('r.id', row.id).first()) as RemoteRow;
@@ -57,10 +60,22 @@ export async function registerRemote(knex: Knex | Knex.Transaction, registry: st
  * Record the remote's clock of its last successful sync, and the instance it reported (a
  * registry row the app added may have no row of ours yet).
  */
-export async function setLastSync(knex: Knex | Knex.Transaction, id: number, serverTime: string, instance?: string): Promise<void> {
+export async function setLastSync(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string, id: number, serverTime: string, instance?: string): Promise<void> {
   const values = { last_sync: serverTime, ...(instance ? { instance } : {}) };
   const updated = await knex(REMOTE_TABLE).where({ id }).update(values);
   if (updated === 0) await knex(REMOTE_TABLE).insert({ id, is_tls: false, ...values });
+  // The app's own registry shows it too (Enhydris' admin lists dbsync.Database.last_sync).
+  if (await knex.schema.hasColumn(registry, 'last_sync')) {
+    await knex(registry).where({ id }).update({ last_sync: toColumnValue({ name: 'last_sync', type: 'datetime', isNullable: true }, serverTime, dialect) as string });
+  }
+}
+
+/**
+ * What goes into the registry's `ip_address`: the host when it is an IPv4 address, else ''
+ * (the hostname column names it; Enhydris' column is 16 characters wide).
+ */
+export function ipAddressOf(host: string | undefined | null): string {
+  return host && isIPv4(host) ? host : '';
 }
 
 /** Delete a remote's registry row and what the tool keeps for it (its watermarks too: `watermarks` names their table). */

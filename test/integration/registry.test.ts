@@ -97,6 +97,7 @@ describe.each(dialects)('the app runs on its aggregate (%s)', (dialect) => {
     try {
       await sync({ app: oldApp, remote: hostname(), exclude: ['UserProfile'], db: old.url, workDir: dir, noBackups: true });
       await withDb(old.url, async (db) => {
+        await db.knex.raw('ALTER TABLE ?? DROP COLUMN ??', ['remotesyncdb_database', 'last_sync']);
         await db.knex.schema.alterTable('remotesyncdb_database', (t) => {
           t.string('last_sync', 32).nullable();
           t.boolean('is_tls').notNullable().defaultTo(false);
@@ -115,7 +116,7 @@ describe.each(dialects)('the app runs on its aggregate (%s)', (dialect) => {
       for (const model of manifest.models.values()) expect(after[model.table], model.table).toBe(before[model.table]);
       expect(await withDb(old.url, (db) => db.knex.schema.hasTable('remotesyncdb_database'))).toBe(false);
       expect(await withDb(old.url, (db) => db.knex(WATERMARK_TABLE).orderBy(['database_id', 'model']))).toEqual(watermarks);
-      expect(await withDb(old.url, async (db) => Object.keys(await db.knex('dbsync_database').columnInfo()).sort())).toEqual(['descr', 'hostname', 'id', 'ip_address', 'name']);
+      expect(await withDb(old.url, async (db) => Object.keys(await db.knex('dbsync_database').columnInfo()).sort())).toEqual(['descr', 'hostname', 'id', 'ip_address', 'last_sync', 'name']);
       const kept = await withDb(old.url, (db) => db.knex(REMOTE_TABLE).first());
       expect({ last_sync: kept.last_sync, is_tls: Boolean(kept.is_tls) }).toEqual({ last_sync: '2026-01-02T03:04:05Z', is_tls: true });
       expect(await references(old.url, 'hcore_gentity')).toMatchObject({ original_db_id: 'dbsync_database' });
@@ -129,6 +130,30 @@ describe.each(dialects)('the app runs on its aggregate (%s)', (dialect) => {
       expect(again.models.reduce((n, m) => n + m.inserted + m.updated, 0)).toBe(0);
     } finally {
       await old.drop();
+    }
+  });
+
+  it("takes a registry the application created with Django's own DDL (signed id, 16-character ip_address, last_sync)", async () => {
+    const ddl: Record<string, string> = {
+      sqlite: 'CREATE TABLE "dbsync_database" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "name" varchar(64) NOT NULL, "ip_address" varchar(16) NOT NULL, "hostname" varchar(255) NOT NULL UNIQUE, "descr" text NOT NULL, "last_sync" datetime NULL)',
+      postgres: 'CREATE TABLE "dbsync_database" ("id" serial NOT NULL PRIMARY KEY, "name" varchar(64) NOT NULL, "ip_address" varchar(16) NOT NULL, "hostname" varchar(255) NOT NULL UNIQUE, "descr" text NOT NULL, "last_sync" timestamp with time zone NULL)',
+      mysql: 'CREATE TABLE `dbsync_database` (`id` integer AUTO_INCREMENT NOT NULL PRIMARY KEY, `name` varchar(64) NOT NULL, `ip_address` varchar(16) NOT NULL, `hostname` varchar(255) NOT NULL UNIQUE, `descr` longtext NOT NULL, `last_sync` datetime(6) NULL)',
+    };
+    const app = await createDatabase(dialect);
+    try {
+      await withDb(app.url, (db) => db.knex.raw(ddl[dialect]));
+      // "localhost" is no IP address: the registry's ip_address stays empty rather than overflow.
+      const result = await sync({ app: 'hcore', remote: `localhost:${pair.source.port}`, exclude: ['UserProfile'], db: app.url, workDir, noBackups: true });
+      expect(result.status).toBe('success');
+      await withDb(app.url, async (db) => {
+        const row = await db.knex('dbsync_database').first();
+        expect(row).toMatchObject({ hostname: `localhost:${pair.source.port}`, ip_address: '' });
+        expect(row.last_sync).not.toBeNull();
+      });
+      expect((await readAsTheApp(app.url, manifest)).objects).toBeGreaterThan(100);
+      expect(await references(app.url, 'hcore_gentity')).toMatchObject({ original_db_id: 'dbsync_database' });
+    } finally {
+      await app.drop();
     }
   });
 });
