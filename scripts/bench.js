@@ -69,16 +69,17 @@ function serverPeakMb(pid) {
   }
 }
 
-/** Parse alone: every staged fixture through the streaming splitter, object by object (parseFixture) and in the install's batches. */
-async function parseOnly(stage) {
-  const files = [...manifest.models.values()].filter((m) => !m.isPrivate).map((m) => path.join(stage, `${m.name}.json`));
-  let started = process.hrtime.bigint();
+/** Parse alone: every staged fixture through the streaming splitter, object by object (parseFixture) or in the install's batches. */
+async function parseOnly(stage, isBatches = false) {
+  const started = process.hrtime.bigint();
   let n = 0;
-  for (const file of files) for await (const _ of parseFixture(createReadStream(file, { highWaterMark: 1 << 20 }))) n++;
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  started = process.hrtime.bigint();
-  for (const file of files) for await (const _ of parseFixtureBatches(createReadStream(file, { highWaterMark: 1 << 20 })));
-  return { seconds, objects: n, batchesSeconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  for (const model of manifest.models.values()) {
+    if (model.isPrivate) continue;
+    const source = createReadStream(path.join(stage, `${model.name}.json`), { highWaterMark: 1 << 20 });
+    if (isBatches) for await (const batch of parseFixtureBatches(source)) n += batch.length;
+    else for await (const _ of parseFixture(source)) n++;
+  }
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, objects: n };
 }
 
 /** The fastest of n runs of a measurement returning { seconds }. */
@@ -196,10 +197,11 @@ try {
   const t = first.json.timings;
   results.sync = { seconds: first.seconds, objectsPerSecond: Math.round(results.objects / first.seconds), peakRssMb: first.peakRssMb, phases: Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace('Ms', 'Seconds'), v / 1000])) };
   results.sync.phases.insertObjectsPerSecond = Math.round(results.objects / (t.insertMs / 1000));
-  // Parse and its floor back to back, each the best of three (the first pass also warms the JIT).
-  const parsed = await bestOf(3, () => parseOnly(stage));
-  results.parseFloor = await bestOf(3, () => parseFloor(stage, manifest));
-  results.parse = { seconds: parsed.seconds, objectsPerSecond: Math.round(parsed.objects / parsed.seconds), batchesSeconds: parsed.batchesSeconds };
+  // Parse and its floor back to back, each the best of five (the first passes also warm the JIT).
+  const parsed = await bestOf(5, () => parseOnly(stage));
+  const batched = await bestOf(5, () => parseOnly(stage, true));
+  results.parseFloor = await bestOf(5, () => parseFloor(stage, manifest));
+  results.parse = { seconds: parsed.seconds, objectsPerSecond: Math.round(parsed.objects / parsed.seconds), batchesSeconds: batched.seconds };
   log('verifying a sample of objects');
   results.verifiedObjects = await verifySample(target.url, `127.0.0.1:${port}`);
   log('sync 2: nothing changed (incremental)');
