@@ -82,16 +82,6 @@ async function parseOnly(stage, isBatches = false) {
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, objects: n };
 }
 
-/** The fastest of n runs of a measurement returning { seconds }. */
-async function bestOf(n, measure) {
-  let best;
-  for (let i = 0; i < n; i++) {
-    const r = await measure();
-    if (!best || r.seconds < best.seconds) best = r;
-  }
-  return best;
-}
-
 /** Compare a sample of objects of every model, links translated through the id map. */
 async function verifySample(targetUrl, hostname, perModel = 200) {
   const source = openDatabase(sourceUrl);
@@ -197,11 +187,14 @@ try {
   const t = first.json.timings;
   results.sync = { seconds: first.seconds, objectsPerSecond: Math.round(results.objects / first.seconds), peakRssMb: first.peakRssMb, phases: Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace('Ms', 'Seconds'), v / 1000])) };
   results.sync.phases.insertObjectsPerSecond = Math.round(results.objects / (t.insertMs / 1000));
-  // Parse and its floor back to back, each the best of five (the first passes also warm the JIT).
-  const parsed = await bestOf(5, () => parseOnly(stage));
-  const batched = await bestOf(5, () => parseOnly(stage, true));
-  results.parseFloor = await bestOf(5, () => parseFloor(stage, manifest));
-  results.parse = { seconds: parsed.seconds, objectsPerSecond: Math.round(parsed.objects / parsed.seconds), batchesSeconds: batched.seconds };
+  // Parse and its floor in rounds, back to back, so that both see the same load on a shared
+  // machine: the ratio is the median of the rounds' ratios (the first round also warms the JIT).
+  const rounds = [];
+  for (let i = 0; i < 7; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  results.parseFloor = { seconds: median(rounds.map((r) => r.floor.seconds)), objects: rounds[0].floor.objects, ratio: +median(rounds.map((r) => r.parse.seconds / r.floor.seconds)).toFixed(2), batchesRatio: +median(rounds.map((r) => r.batches.seconds / r.floor.seconds)).toFixed(2) };
+  const parseSeconds = median(rounds.map((r) => r.parse.seconds));
+  results.parse = { seconds: parseSeconds, objectsPerSecond: Math.round(rounds[0].parse.objects / parseSeconds), batchesSeconds: median(rounds.map((r) => r.batches.seconds)) };
   log('verifying a sample of objects');
   results.verifiedObjects = await verifySample(target.url, `127.0.0.1:${port}`);
   log('sync 2: nothing changed (incremental)');
@@ -223,8 +216,6 @@ try {
   const f = await databaseFloor(stage, manifest, floorDb.url);
   results.floor = { ...f, installRatio: +(results.installStaged.insertAndRewireSeconds / f.seconds).toFixed(2), processRatio: +(results.installStaged.seconds / f.seconds).toFixed(2) };
   await floorDb.drop();
-  results.parseFloor.ratio = +(results.parse.seconds / results.parseFloor.seconds).toFixed(2);
-  results.parseFloor.batchesRatio = +(results.parse.batchesSeconds / results.parseFloor.seconds).toFixed(2);
   results.push = await pushRuns();
 } finally {
   server.kill('SIGTERM');
@@ -235,7 +226,7 @@ const p = results.sync.phases;
 console.log(`remotesyncdb bench: ${results.objects} objects into ${results.target} (${results.machine}, node ${results.node})`);
 console.log(`  first sync, end to end      ${results.sync.seconds.toFixed(2)} s  ${results.sync.objectsPerSecond} objects/s  peak RSS ${results.sync.peakRssMb} MB`);
 console.log(`    serve + fetch             ${p.fetchSeconds.toFixed(2)} s`);
-console.log(`    parse (alone)             ${results.parse.seconds.toFixed(2)} s  ${results.parse.objectsPerSecond} objects/s`);
+console.log(`    parse (alone)             ${results.parse.seconds.toFixed(3)} s  ${results.parse.objectsPerSecond} objects/s`);
 console.log(`    parse + insert            ${p.insertSeconds.toFixed(2)} s  ${p.insertObjectsPerSecond} objects/s`);
 console.log(`    rewire + m2m + checks     ${p.rewireSeconds.toFixed(2)} s`);
 console.log(`    commit                    ${p.commitSeconds.toFixed(2)} s`);
@@ -243,7 +234,7 @@ console.log(`  server peak RSS             ${results.serverPeakRssMb} MB`);
 console.log(`  install alone (-R -N)       ${results.installStaged.seconds.toFixed(2)} s whole process, ${results.installStaged.insertAndRewireSeconds.toFixed(2)} s insert+rewire+commit, peak RSS ${results.installStaged.peakRssMb} MB`);
 console.log(`  FLOOR, ${results.floor.method} (whole-file JSON.parse + load, remote ids, no remap, no checks)`);
 console.log(`                              ${results.floor.seconds.toFixed(2)} s   install insert+rewire+commit / floor = ${results.floor.installRatio}x, whole -R -N process / floor = ${results.floor.processRatio}x`);
-console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(2)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(2)} s)`);
+console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of 7 rounds`);
 console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
 console.log(`  verified                    ${results.verifiedObjects} sampled objects isomorphic`);
 for (const r of results.push) console.log(`  push: ${String(r.sites).padStart(2)} site(s) x ${r.objectsPerSite} objects at once  ${r.seconds.toFixed(2)} s  ${r.bundlesPerSecond} bundles/s  ${r.objectsPerSecond} objects/s at the centre`);
