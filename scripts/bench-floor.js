@@ -2,7 +2,7 @@
 // remote ids (no remap, no rewire), and JSON.parse of whole files as the parse floor. They
 // are lower bounds to compare the install against, not something the install could do: they
 // skip every check, every id translation and every conflict rule.
-import { readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
@@ -12,7 +12,6 @@ import { from as copyFrom } from 'pg-copy-streams';
 import mysql from 'mysql2/promise';
 import { dependencyOrder, init, openDatabase } from '../dist/index.js';
 import { parseFixture } from '../dist/sources/fixture-splitter.js';
-import { createReadStream } from 'node:fs';
 import { toColumnValue } from '../dist/values/values.js';
 
 /** Above this a file is not JSON.parsed whole (V8's string limit is about 512 MiB): it is streamed. */
