@@ -4,21 +4,22 @@
 // forward self references, the nullable Gentity <-> WaterBasin cycle, NOT NULL FKs into MTI
 // parents, both kinds of m2m) into a SQLite source, serves it with `remotesyncdb serve` (a
 // child process), syncs it into a fresh target, and prints per phase seconds and objects/s,
-// peak RSS of the sync and of the server, the FLOOR (the same rows inserted with their remote
-// ids by a plain batched insert), a re-sync with nothing changed, and a sampled isomorphism check.
+// peak RSS of the sync and of the server, the floors (the same rows loaded with their remote ids
+// by the database's own fastest bulk path, and JSON.parse of whole files; see bench-floor.js) with
+// the install and the parse as ratios of them, a re-sync with nothing changed, and a sampled
+// isomorphism check.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, createReadStream, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { init, loadManifest, openDatabase, dependencyOrder } from '../dist/index.js';
-import { insertRows, batchSize } from '../dist/install/insert.js';
+import { loadManifest, openDatabase } from '../dist/index.js';
+import { databaseFloor, parseFloor } from './bench-floor.js';
 import { generate } from './bench-data.js';
 import { addSite } from '../dist/push/sites.js';
 import { copyFileSync } from 'node:fs';
-import { parseFixture } from '../dist/sources/fixture-splitter.js';
-import { toColumnValue } from '../dist/values/values.js';
+import { parseFixture, parseFixtureBatches } from '../dist/sources/fixture-splitter.js';
 import { targetDirName } from '../dist/sources/target-identity.js';
 import { canonical } from '../dist/values/values.js';
 
@@ -68,41 +69,15 @@ function serverPeakMb(pid) {
   }
 }
 
-/** The FLOOR: the staged rows inserted with their remote ids by a plain batched insert (no remap, no rewire). */
-async function floor(stage, url) {
-  await init({ app: 'hcore', db: url });
-  const db = openDatabase(url);
-  const started = process.hrtime.bigint();
-  await db.knex.transaction(async (trx) => {
-    await db.dialect.deferConstraints(trx);
-    for (const model of dependencyOrder(manifest).filter((m) => !m.isPrivate)) {
-      const size = batchSize(db.dialect, 3 + model.fields.length + model.fks.length);
-      let batch = [];
-      const links = [];
-      for await (const o of parseFixture(createReadStream(path.join(stage, `${model.name}.json`), { highWaterMark: 1 << 20 }))) {
-        const row = { [model.pk]: o.pk };
-        for (const f of model.fields) row[f.name] = toColumnValue(f, o.fields[f.name], db.dialect);
-        for (const fk of model.fks) row[fk.column] = o.fields[fk.name] ?? null;
-        for (const m of model.m2m) if (m.kind === 'auto') for (const t of o.fields[m.name] ?? []) links.push([m, { [m.source]: o.pk, [m.target]: t }]);
-        batch.push(row);
-        if (batch.length >= size) { await insertRows(trx, db.dialect, model.table, batch); batch = []; }
-      }
-      await insertRows(trx, db.dialect, model.table, batch);
-      for (const [m, link] of links) await insertRows(trx, db.dialect, m.table, [link]);
-    }
-  });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await db.knex.destroy();
-  return seconds;
-}
-
-/** Parse alone: every staged fixture through the splitter and JSON.parse. */
-async function parseOnly(stage) {
+/** Parse alone: every staged fixture through the streaming splitter, object by object (parseFixture) or in the install's batches. */
+async function parseOnly(stage, isBatches = false) {
   const started = process.hrtime.bigint();
   let n = 0;
   for (const model of manifest.models.values()) {
     if (model.isPrivate) continue;
-    for await (const _ of parseFixture(createReadStream(path.join(stage, `${model.name}.json`), { highWaterMark: 1 << 20 }))) n++;
+    const source = createReadStream(path.join(stage, `${model.name}.json`), { highWaterMark: 1 << 20 });
+    if (isBatches) for await (const batch of parseFixtureBatches(source)) n += batch.length;
+    else for await (const _ of parseFixture(source)) n++;
   }
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, objects: n };
 }
@@ -212,8 +187,14 @@ try {
   const t = first.json.timings;
   results.sync = { seconds: first.seconds, objectsPerSecond: Math.round(results.objects / first.seconds), peakRssMb: first.peakRssMb, phases: Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace('Ms', 'Seconds'), v / 1000])) };
   results.sync.phases.insertObjectsPerSecond = Math.round(results.objects / (t.insertMs / 1000));
-  const parsed = await parseOnly(stage);
-  results.parse = { seconds: parsed.seconds, objectsPerSecond: Math.round(parsed.objects / parsed.seconds) };
+  // Parse and its floor in rounds, back to back, so that both see the same load on a shared
+  // machine: the ratio is the median of the rounds' ratios (the first round also warms the JIT).
+  const rounds = [];
+  for (let i = 0; i < 7; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  results.parseFloor = { seconds: median(rounds.map((r) => r.floor.seconds)), objects: rounds[0].floor.objects, ratio: +median(rounds.map((r) => r.parse.seconds / r.floor.seconds)).toFixed(2), batchesRatio: +median(rounds.map((r) => r.batches.seconds / r.floor.seconds)).toFixed(2) };
+  const parseSeconds = median(rounds.map((r) => r.parse.seconds));
+  results.parse = { seconds: parseSeconds, objectsPerSecond: Math.round(rounds[0].parse.objects / parseSeconds), batchesSeconds: median(rounds.map((r) => r.batches.seconds)) };
   log('verifying a sample of objects');
   results.verifiedObjects = await verifySample(target.url, `127.0.0.1:${port}`);
   log('sync 2: nothing changed (incremental)');
@@ -230,10 +211,10 @@ try {
   const resume = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', fresh.url, '-w', work, '-N', '-R', '--json']);
   results.installStaged = { seconds: resume.seconds, objectsPerSecond: Math.round(results.objects / resume.seconds), peakRssMb: resume.peakRssMb, insertAndRewireSeconds: (resume.json.timings.insertMs + resume.json.timings.rewireMs + resume.json.timings.commitMs) / 1000 };
   await fresh.drop();
-  log('FLOOR: the same rows with their remote ids, plain batched insert');
+  log("FLOOR: the same rows with their remote ids, the database's fastest bulk path");
   const floorDb = await freshTarget('floor');
-  results.floor = { seconds: await floor(stage, floorDb.url) };
-  results.floor.ratio = +(results.installStaged.insertAndRewireSeconds / results.floor.seconds).toFixed(2);
+  const f = await databaseFloor(stage, manifest, floorDb.url);
+  results.floor = { ...f, installRatio: +(results.installStaged.insertAndRewireSeconds / f.seconds).toFixed(2), processRatio: +(results.installStaged.seconds / f.seconds).toFixed(2) };
   await floorDb.drop();
   results.push = await pushRuns();
 } finally {
@@ -245,13 +226,15 @@ const p = results.sync.phases;
 console.log(`remotesyncdb bench: ${results.objects} objects into ${results.target} (${results.machine}, node ${results.node})`);
 console.log(`  first sync, end to end      ${results.sync.seconds.toFixed(2)} s  ${results.sync.objectsPerSecond} objects/s  peak RSS ${results.sync.peakRssMb} MB`);
 console.log(`    serve + fetch             ${p.fetchSeconds.toFixed(2)} s`);
-console.log(`    parse (alone)             ${results.parse.seconds.toFixed(2)} s  ${results.parse.objectsPerSecond} objects/s`);
+console.log(`    parse (alone)             ${results.parse.seconds.toFixed(3)} s  ${results.parse.objectsPerSecond} objects/s`);
 console.log(`    parse + insert            ${p.insertSeconds.toFixed(2)} s  ${p.insertObjectsPerSecond} objects/s`);
 console.log(`    rewire + m2m + checks     ${p.rewireSeconds.toFixed(2)} s`);
 console.log(`    commit                    ${p.commitSeconds.toFixed(2)} s`);
 console.log(`  server peak RSS             ${results.serverPeakRssMb} MB`);
 console.log(`  install alone (-R -N)       ${results.installStaged.seconds.toFixed(2)} s whole process, ${results.installStaged.insertAndRewireSeconds.toFixed(2)} s insert+rewire+commit, peak RSS ${results.installStaged.peakRssMb} MB`);
-console.log(`  FLOOR (remote ids, no remap) ${results.floor.seconds.toFixed(2)} s   install/floor = ${results.floor.ratio}x`);
+console.log(`  FLOOR, ${results.floor.method} (whole-file JSON.parse + load, remote ids, no remap, no checks)`);
+console.log(`                              ${results.floor.seconds.toFixed(2)} s   install insert+rewire+commit / floor = ${results.floor.installRatio}x, whole -R -N process / floor = ${results.floor.processRatio}x`);
+console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of 7 rounds`);
 console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
 console.log(`  verified                    ${results.verifiedObjects} sampled objects isomorphic`);
 for (const r of results.push) console.log(`  push: ${String(r.sites).padStart(2)} site(s) x ${r.objectsPerSite} objects at once  ${r.seconds.toFixed(2)} s  ${r.bundlesPerSecond} bundles/s  ${r.objectsPerSecond} objects/s at the centre`);
