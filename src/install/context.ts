@@ -37,6 +37,11 @@ export interface InstallOptions {
   allPks?: (model: ModelDef) => IntSet;
   /** The conflict rule for stored rows of this origin; default {@link takeIncoming}. */
   decide?: Decide;
+  /**
+   * Whether a `take-remote` natural-key policy may write a row another origin created (default
+   * true). A push centre says false: a site's token writes only the site's own rows.
+   */
+  mayTakeClaimed?: boolean;
   /** `--skip`: leave out what cannot be installed (and what depends on it) instead of failing. */
   skip?: boolean;
   /** `--dry-run`: compute every count, write nothing. */
@@ -77,6 +82,7 @@ export interface InstallContext {
   readonly now: string;
   readonly source: BatchSource;
   readonly decide: Decide;
+  readonly mayTakeClaimed: boolean;
   readonly emit: (event: InstallEvent) => void;
   readonly idMaps: IdMaps;
   readonly placeholders: Placeholders;
@@ -110,6 +116,7 @@ export function createInstallContext(options: InstallOptions): InstallContext {
     trx, dialect, manifest, plan, remote: options.remote, remoteId, isDryRun, now,
     source: { batches: options.objects, ...(options.allPks ? { allPks: options.allPks } : {}) },
     decide: options.decide ?? takeIncoming,
+    mayTakeClaimed: options.mayTakeClaimed ?? true,
     emit: options.emit ?? (() => {}),
     idMaps: new IdMaps(trx, manifest, remoteId),
     placeholders: new Placeholders(trx, dialect, manifest, isDryRun),

@@ -67,7 +67,7 @@ function changesOf(ctx: InstallContext, step: ModelStep, object: DecodedObject, 
   if (!isClaimed) for (const { m2m, targets } of object.m2m) ctx.pendingM2m.push({ model, m2m, ownerPk: object.pk, targets });
   // A claimed row's links are the local data's: they are only rewired when the remote's values are taken.
   const isLocalOnly = current[ORIGINAL_DB] === null || current[ORIGINAL_DB] === undefined;
-  const mayWrite = !isClaimed || (model.naturalKeyPolicy === 'take-remote' && !isLocalOnly);
+  const mayWrite = !isClaimed || (model.naturalKeyPolicy === 'take-remote' && !isLocalOnly && ctx.mayTakeClaimed);
   // Existing object: an unresolved FK keeps its value until the rewire decides.
   if (mayWrite && unresolved) for (const { fk, target } of unresolved) pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target!, current: current[fk.column] as number | null });
   const changed: Record<string, unknown> = {};

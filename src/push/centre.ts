@@ -118,7 +118,7 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       let row = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
       if (!row) {
         // A site keeps one bundle at a time: an upload it began before and gave up is garbage now.
-        const abandoned = (await trx(BUNDLE_TABLE).select('bundle_id').where({ site_id: site.id, status: 'uploading' })).map((r) => r.bundle_id as string);
+        const abandoned = (await trx(BUNDLE_TABLE).select('bundle_id').where({ site_id: site.id, status: 'uploading' }).whereNot({ bundle_id: id })).map((r) => r.bundle_id as string);
         if (abandoned.length > 0) {
           await trx(CHUNK_TABLE).where({ site_id: site.id }).whereIn('bundle_id', abandoned).del();
           await trx(BUNDLE_TABLE).where({ site_id: site.id }).whereIn('bundle_id', abandoned).del();

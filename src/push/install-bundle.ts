@@ -84,7 +84,7 @@ export async function installBundle(options: { db: Database; manifest: AppManife
       trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
       objects: (model) => readFixtureBatches(fixtureFile(bundle.dir, model.name)),
       allPks: (model) => allPks.get(model.name) ?? new IntSet(),
-      skip: true, prune: options.prune,
+      skip: true, prune: options.prune, mayTakeClaimed: false,
     });
     await setLastSync(trx, db.dialect, manifest.registry, site.id, header.siteClock);
     // A model with rejects keeps its watermark: its rejected objects come again with the next

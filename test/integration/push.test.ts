@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_FIXTURE } from '../../src/admin/demo.js';
 import { loaddata } from '../../src/admin/loaddata.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, type LockError } from '../../src/errors.js';
 import { loadManifest, resolveManifestPath } from '../../src/manifest/load-manifest.js';
+import { unpackBundle } from '../../src/push/bundle.js';
 import { PushRefusedError } from '../../src/push/push-client.js';
 import { push, type PushOptions } from '../../src/push/push.js';
 import { CHUNK_TABLE } from '../../src/push/push-tables.js';
@@ -112,6 +113,19 @@ describe.each(dialects)('push to a centre on %s', (dialect) => {
       await proxy.close();
     }
     expect(await assertIsomorphic(site.url, centre.url, manifest, siteId)).toBe(SAMPLE_OBJECTS);
+  });
+
+  it('answers a lost race for one chunk with where the copy ends, not a refusal', async () => {
+    const body = 'x'.repeat(5000);
+    const sha = createHash('sha256').update(body).digest('hex');
+    for (let round = 0; round < 5; round++) {
+      const url = `http://127.0.0.1:${server.port}/api/push/bundles/22222222-3333-4444-5555-66666666666${round}?offset=0`;
+      const put = () => fetch(url, { method: 'PUT', body, headers: { authorization: `Bearer ${token}`, 'x-bundle-sha256': sha, 'x-bundle-bytes': String(body.length * 2), 'x-chunk-sha256': sha } });
+      const answers = await Promise.all([put(), put(), put()]);
+      const bodies = await Promise.all(answers.map((a) => a.json() as Promise<{ received?: number }>));
+      expect(answers.filter((a) => a.status === 200), `round ${round}`).toHaveLength(1);
+      for (const [i, a] of answers.entries()) if (a.status !== 200) expect([a.status, bodies[i].received]).toEqual([409, 5000]);
+    }
   });
 
   it('refuses a bundle id used again for other content, and installs nothing of it', async () => {
@@ -249,3 +263,94 @@ describe.skipIf(!existsSync(REALDATA))('push of a site the application wrote (re
     }
   });
 });
+
+describe('push: what must not be lost or run twice (SQLite centre)', () => {
+  let site: TestDatabase;
+  let centre: TestDatabase;
+  let server: ServeResult;
+  let token: string;
+  const workDir = tmpdir('rsdb-push-keep-');
+  const run = (extra: Partial<PushOptions> = {}) =>
+    push({ to: `http://127.0.0.1:${server.port}`, app: 'hcore', db: site.url, exclude: ['UserProfile'], token, workDir, http: { retryBaseMs: 20 }, ...extra });
+
+  beforeAll(async () => {
+    site = await createDatabase('sqlite');
+    await loaddata({ app: 'hcore', db: site.url, files: [SAMPLE_FIXTURE] });
+    centre = await createDatabase('sqlite');
+    token = (await addSite({ db: centre.url, app: 'hcore', name: 'keeper' })).token!;
+    server = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await site?.drop();
+    await centre?.drop();
+  });
+
+  it('lists what the centre rejected and sends it again until it is taken', async () => {
+    await withDb(site.url, (db) => db.knex('hcore_station').where({ gpoint_ptr_id: 3 }).update({ start_date: 'not a date' }));
+    const first = await run();
+    expect(first.rejected).toBeGreaterThan(0);
+    expect(readFileSync(first.rejectsFile, 'utf8')).toMatch(/Station pk=3: .*start_date/);
+    // Mended at the site without touching last_modified: the next push still brings it.
+    await withDb(site.url, (db) => db.knex('hcore_station').where({ gpoint_ptr_id: 3 }).update({ start_date: '2001-01-01' }));
+    const second = await run();
+    expect(second.rejected).toBe(0);
+    expect(await assertIsomorphic(site.url, centre.url, manifest, 'site/keeper')).toBe(SAMPLE_OBJECTS);
+  });
+
+  it('runs one push at a time per site and centre, and takes over the lock of a dead one', async () => {
+    const lockFile = path.join(workDir, 'push', `127.0.0.1_${server.port}`, 'hcore', 'push.lock');
+    writeFileSync(lockFile, String(process.pid));
+    const busy = await run().catch((e: unknown) => e);
+    expect((busy as LockError).exitCode).toBe(4);
+    expect((busy as Error).message).toContain(`Another push (pid ${process.pid})`);
+    writeFileSync(lockFile, '999999999');
+    expect((await run()).written).toBe(0);
+    expect(existsSync(lockFile)).toBe(false);
+  });
+
+  it('counts the objects of a bundle as the site\'s, even when its pk list was read before they were written', async () => {
+    const dir = tmpdir('rsdb-unpack-');
+    const file = path.join(dir, 'bundle.jsonl');
+    const header = { format: 'remotesyncdb-bundle', version: 1, id: 'abcdefgh-0000', app: 'hcore', siteClock: '2026-01-01T00:00:00Z', base: {}, models: ['Variable'], prune: true, full: false };
+    const object = (pk: number) => JSON.stringify({ model: 'hcore.variable', pk, fields: { descr: `v${pk}`, descr_alt: '' } });
+    writeFileSync(file, [JSON.stringify(header), JSON.stringify({ section: 'Variable', modifiedAfter: null, pks: [1] }), object(1), object(2)].join('\n'));
+    const unpacked = await unpackBundle(file, path.join(dir, 'stage'), manifest, 'site/x');
+    expect([...new Set(unpacked.pks.get('Variable'))].sort()).toEqual([1, 2]);
+  });
+
+  it("never lets a site's push write another origin's row, whatever the natural-key policy", async () => {
+    const dir = tmpdir('rsdb-take-');
+    const raw = JSON.parse(readFileSync(resolveManifestPath('hcore'), 'utf8'));
+    raw.models.Variable.naturalKeyPolicy = 'take-remote';
+    const app = path.join(dir, 'take.json');
+    writeFileSync(app, JSON.stringify(raw));
+    const hub = await createDatabase('sqlite');
+    const other = await createDatabase('sqlite');
+    await loaddata({ app: 'hcore', db: other.url, files: [SAMPLE_FIXTURE] });
+    const first = (await addSite({ db: hub.url, app, name: 'first' })).token!;
+    const second = (await addSite({ db: hub.url, app, name: 'second' })).token!;
+    const hubServer = await serve({ app, db: hub.url, port: 0, acceptPush: true });
+    try {
+      const to = `http://127.0.0.1:${hubServer.port}`;
+      await push({ to, app, db: site.url, exclude: ['UserProfile'], token: first, workDir: tmpdir('rsdb-take-a-') });
+      const descr = await withDb(other.url, async (db) => {
+        const row = await db.knex('hcore_variable').orderBy('id').first();
+        await db.knex('hcore_variable').where({ id: row.id }).update({ descr_alt: 'changed by the second site' });
+        return row.descr as string;
+      });
+      const result = await push({ to, app, db: other.url, exclude: ['UserProfile'], token: second, workDir: tmpdir('rsdb-take-b-') });
+      expect(result.written).toBeGreaterThan(0);
+      await withDb(hub.url, async (db) => {
+        const rows = await db.knex('hcore_variable').where({ descr });
+        expect(rows).toHaveLength(1);
+        expect(rows[0].descr_alt).not.toBe('changed by the second site');
+      });
+    } finally {
+      await hubServer.close();
+      await hub.drop();
+      await other.drop();
+    }
+  });
+});
+
