@@ -4,7 +4,7 @@ import { parseRemote } from '../sources/remote-endpoint.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { dependencyOrder } from '../manifest/order.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
-import { ensureBookkeeping, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { ensureBookkeeping } from '../schema/bookkeeping.js';
 import { findRemoteByName, listRemotes, registerRemote, unregisterRemote, type RemoteRow } from '../sync/registry.js';
 
 /** Options of `remotesyncdb remote add`. */
@@ -63,7 +63,7 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
       for (const model of manifest.models.values()) if (await trx.schema.hasTable(model.table)) present.add(model.table);
       if (order.some((m) => !present.has(m.table))) {
         // Not every table of this app exists here: only the registry row can go, if nothing references it.
-        await unregisterRemote(trx, manifest.registry, remote.id, WATERMARK_TABLE);
+        await unregisterRemote(trx, manifest.registry, remote.id);
         return { remote, purged: tagged };
       }
       for (const model of order) {
@@ -85,7 +85,7 @@ export async function removeRemote(options: RemoveRemoteOptions): Promise<{ remo
         if (model.parent) await trx(model.table).whereIn(model.pk, ids.clone()).del();
         else await trx(model.table).where(ORIGINAL_DB, remote.id).del();
       }
-      await unregisterRemote(trx, manifest.registry, remote.id, WATERMARK_TABLE);
+      await unregisterRemote(trx, manifest.registry, remote.id);
       return { remote, purged: tagged };
     });
   } catch (error) {

@@ -7,7 +7,7 @@ import { enrol } from '../push/enrol.js';
 import { MAX_CHUNK_BYTES } from '../push/centre.js';
 import { PushRefusedError } from '../push/push-client.js';
 import { push, type PushResult } from '../push/push.js';
-import { addSite, rotateSiteToken, setSiteEnabled, siteStatus, type SiteStatus } from '../push/sites.js';
+import { addSite, removeSite, rotateSiteToken, setSiteEnabled, siteStatus, type SiteStatus } from '../push/sites.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { list, readCa } from './args.js';
 import type { CommandContext } from './admin-commands.js';
@@ -120,5 +120,9 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           const r = await rotateSiteToken({ db: dbOf(args), app: appOf(args), name: String(args.name) });
           print(args, { site: r.site.name, token: r.token }, `Site ${r.site.name}: new push token (shown once): ${r.token}`);
         }))
-        .demandCommand(1, 'site: say add, list, status, disable, enable or rotate-token'));
+        .command('remove <name>', "Unregister a site (refused while rows come from it, unless --purge)", (z) => common(z).option('purge', { type: 'boolean', describe: "Also delete the app's rows that came from it" }), run(async (args) => {
+          const r = await removeSite({ db: dbOf(args), app: appOf(args), name: String(args.name), purge: Boolean(args.purge) });
+          kit.renderer().info(`Removed site ${String(args.name)}${r.purged ? ` and ${r.purged} row(s) from it` : ''}.`, 0);
+        }))
+        .demandCommand(1, 'site: say add, list, status, disable, enable, rotate-token or remove'));
 }

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
@@ -29,7 +29,10 @@ export async function enrol(options: { to: string; code: string; configFile: str
   centres[endpoint.hostname] = { ...centres[endpoint.hostname], token: answer.body.token };
   config.centres = centres;
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
+  // Never readable by others, not even for a moment, and never half written: a new file, renamed over.
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await chmod(partial, 0o600);
+  await rename(partial, file);
   return { site: String(answer.body.site), centre: endpoint.hostname, configFile: file };
 }

@@ -3,6 +3,7 @@ import { connectExistingDatabase, openDatabase, type Database } from '../dialect
 import { ConfigError } from '../errors.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
+import { removeRemote } from '../admin/remotes.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 import { findRemoteByName, registerRemote } from '../sync/registry.js';
 import { BUNDLE_TABLE, ensurePushTables, SITE_TABLE } from './push-tables.js';
@@ -148,4 +149,20 @@ export async function enrolSite(knex: Knex, registry: string, code: string): Pro
     const site = toSite(await siteQuery(trx, registry).where('s.id', row.id).first());
     return { site, token };
   });
+}
+
+/**
+ * `site remove NAME [--purge]`: unregister a push site with its token, bundles and uploads.
+ * Refused while the app's rows come from it, unless `purge`, which deletes them (as `remote remove`).
+ */
+export async function removeSite(options: SiteOptions & { name: string; purge?: boolean }): Promise<{ purged: number }> {
+  const manifest = loadManifest(options.app ?? 'hcore');
+  const db = await connectExistingDatabase(options.db);
+  try {
+    await findSite(db.knex, manifest.registry, options.name);
+  } finally {
+    await db.knex.destroy();
+  }
+  const { purged } = await removeRemote({ db: options.db, app: options.app ?? 'hcore', name: siteHostname(options.name), purge: options.purge });
+  return { purged };
 }

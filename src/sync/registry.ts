@@ -4,6 +4,8 @@ import type { DialectAdapter } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { toColumnValue } from '../values/values.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
+import { BUNDLE_TABLE, CHUNK_TABLE, SITE_TABLE } from '../push/push-tables.js';
+import { IDMAP_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
 import { REMOTE_TABLE } from '../schema/registry-table.js';
 
 /** A registered remote: a row of the registry (the app's own table or `remotesyncdb_database`) and the tool's columns. */
@@ -78,10 +80,11 @@ export function ipAddressOf(host: string | undefined | null): string {
   return host && isIPv4(host) ? host : '';
 }
 
-/** Delete a remote's registry row and what the tool keeps for it (its watermarks too: `watermarks` names their table). */
-export async function unregisterRemote(knex: Knex | Knex.Transaction, registry: string, id: number, watermarks: string): Promise<void> {
-  await knex(watermarks).where('database_id', id).del();
-  await knex(REMOTE_TABLE).where({ id }).del();
+/** Delete a remote's (or a push site's) registry row and everything the tool keeps for it. */
+export async function unregisterRemote(knex: Knex | Knex.Transaction, registry: string, id: number): Promise<void> {
+  // What the tool keeps of a remote or a push site, children first.
+  const owned: Array<[string, string]> = [[WATERMARK_TABLE, 'database_id'], [IDMAP_TABLE, 'original_db_id'], [CHUNK_TABLE, 'site_id'], [BUNDLE_TABLE, 'site_id'], [SITE_TABLE, 'id'], [REMOTE_TABLE, 'id']];
+  for (const [table, column] of owned) if (await knex.schema.hasTable(table)) await knex(table).where(column, id).del();
   await knex(registry).where({ id }).del();
 }
 

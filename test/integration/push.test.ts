@@ -12,7 +12,7 @@ import { unpackBundle } from '../../src/push/bundle.js';
 import { PushRefusedError } from '../../src/push/push-client.js';
 import { push, type PushOptions } from '../../src/push/push.js';
 import { CHUNK_TABLE } from '../../src/push/push-tables.js';
-import { addSite, rotateSiteToken, setSiteEnabled, siteStatus } from '../../src/push/sites.js';
+import { addSite, removeSite, rotateSiteToken, setSiteEnabled, siteStatus } from '../../src/push/sites.js';
 import { REMOTE_TABLE, WATERMARK_TABLE } from '../../src/schema/bookkeeping.js';
 import { serve, type ServeResult } from '../../src/server/serve.js';
 import { nowDatetime } from '../../src/values/values.js';
@@ -351,6 +351,20 @@ describe('push: what must not be lost or run twice (SQLite centre)', () => {
       await hub.drop();
       await other.drop();
     }
+  });
+
+  it('removes a site: refused while its rows are there, with --purge its rows, bundles and token go too', async () => {
+    const refused = await removeSite({ db: centre.url, app: 'hcore', name: 'keeper' }).catch((e: unknown) => e);
+    expect((refused as Error).message).toMatch(/row\(s\) of app hcore come from keeper .*--purge/);
+    const { purged } = await removeSite({ db: centre.url, app: 'hcore', name: 'keeper', purge: true });
+    expect(purged).toBeGreaterThan(0);
+    expect((await siteStatus({ db: centre.url, app: 'hcore' })).map((s) => s.name)).not.toContain('keeper');
+    await withDb(centre.url, async (db) => {
+      expect(await db.knex('hcore_gentity').whereNotNull('original_db_id').first()).toBeUndefined();
+      expect(await db.knex('remotesyncdb_bundle').first()).toBeUndefined();
+    });
+    const gone = await run().catch((e: unknown) => e);
+    expect((gone as ConfigError).exitCode).toBe(2);
   });
 });
 
