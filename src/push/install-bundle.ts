@@ -6,7 +6,7 @@ import type { AppManifest } from '../manifest/types.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { planModels } from '../sync/plan.js';
 import { setLastSync } from '../sync/registry.js';
-import { recordRun } from '../sync/report.js';
+import { recordRun, totals } from '../sync/report.js';
 import { isIncremental, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
 import type { BundleHeader, UnpackedBundle } from './bundle.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
@@ -91,11 +91,11 @@ export async function installBundle(options: { db: Database; manifest: AppManife
     // push (fixed at the site, or rejected again and reported again), never silently dropped.
     const rejected = new Set(result.rejects.map((r) => r.model));
     await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m) && !rejected.has(m.name)).map((m) => [m.name, header.siteClock])));
-    const models = result.counts.map((c) => ({ model: c.model, objects: c.objects, inserted: c.inserted, updated: c.updated, deleted: c.deleted ?? 0, skipped: c.skipped }));
+    const models = result.counts.map((c) => ({ model: c.model, objects: c.objects, inserted: c.inserted, updated: c.updated, deleted: c.deleted, skipped: c.skipped }));
+    const { received, written } = totals(result.counts);
     const ack: BundleAck = {
       id: header.id, sha256, status: 'committed', site: site.name, siteClock: header.siteClock,
-      objects: models.reduce((n, m) => n + m.objects, 0),
-      written: models.reduce((n, m) => n + m.inserted + m.updated + m.deleted, 0),
+      objects: received, written,
       models,
       rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })),
     };

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { ConfigError, LockError, RemoteSyncError, RemoteUnreachableError } from '../errors.js';
+import { backoff } from '../sources/http-client.js';
 import type { RemoteEndpoint } from '../sources/remote-endpoint.js';
 
 /** How a site talks to its centre. */
@@ -23,8 +24,6 @@ export class PushRefusedError extends RemoteSyncError {
     super(message, { code: 'E_PUSH_REFUSED', exitCode: 1, ...options });
   }
 }
-
-const RETRY_CAP_MS = 10_000;
 
 /** Statuses worth another try: the centre is busy, restarting or overloaded. */
 const isTransientStatus = (status: number) => status >= 500 || status === 429;
@@ -89,7 +88,6 @@ export async function centreRequest(endpoint: RemoteEndpoint, method: string, pa
       if (lastStatus === 503) throw new LockError(`Centre ${endpoint.hostname} stayed busy (${failure}, ${attempt} attempts); the next push will try again`, { meta: { remote: endpoint.hostname } });
       throw new RemoteUnreachableError(`Centre ${endpoint.hostname}: ${failure} (after ${attempt} attempts)`, { meta: { remote: endpoint.hostname } });
     }
-    const delay = Math.min(RETRY_CAP_MS, (options.retryBaseMs ?? 500) * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-    await new Promise((r) => setTimeout(r, delay));
+    await backoff(attempt, options.retryBaseMs);
   }
 }

@@ -1,13 +1,13 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_KEEP_BACKUPS, pruneBackups, writeBackup } from '../backup/backup.js';
-import { installObjects, type InstallResult, type ModelCounts } from '../install/install.js';
+import { installObjects, type InstallResult } from '../install/install.js';
 import { targetIdentity } from '../sources/target-identity.js';
 import { fixtureFile, idsFile, readFixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { IntSet } from '../install/int-collections.js';
 import type { ModelDef } from '../manifest/types.js';
 import { registerRemote, setLastSync, type RemoteRow } from './registry.js';
-import { writeRejects } from './report.js';
+import { totals, writeRejects } from './report.js';
 import type { Staged, SyncRun, SyncTarget } from './run.js';
 import { isIncremental, writeWatermarks } from './watermarks.js';
 
@@ -37,7 +37,8 @@ export async function installStaged(run: SyncRun, target: SyncTarget, staged: St
     await db.dialect.finish(trx, run.lockKey, !isDryRun);
     run.marks.done = Date.now();
     if (options.skip && !isDryRun) await writeRejects(dir, endpoint.hostname, result.rejects);
-    if (backup && !hasChanged(result.counts) && target.registered) {
+    // (watermarks and last_sync move on every run and do not count as a change)
+    if (backup && totals(result.counts).written === 0 && target.registered) {
       // Nothing changed: this backup equals the previous one; keeping it would rotate out an older, useful one.
       await rm(backup, { force: true });
       run.emit({ type: 'backup-discarded', file: backup });
@@ -73,11 +74,6 @@ async function recordClock(run: SyncRun, target: SyncTarget, staged: Staged, rem
   if (fetched.serverTime) await setLastSync(target.trx, run.db.dialect, manifest.registry, remote.id, fetched.serverTime, fetched.instance);
   const watermarks = new Map(plan.filter((m) => isIncremental(manifest, m) && fetched.models[m.name]?.serverTime).map((m) => [m.name, fetched.models[m.name].serverTime]));
   await writeWatermarks(target.trx, remote.id, manifest.app, watermarks);
-}
-
-/** Whether a run wrote any app row (watermarks and last_sync move on every run and do not count). */
-function hasChanged(counts: readonly ModelCounts[]): boolean {
-  return counts.some((c) => c.inserted + c.updated + c.deleted > 0);
 }
 
 /**
