@@ -13,7 +13,9 @@ export type Decision = 'take' | 'keep';
  * stored, whether the incoming version is taken. Pull and push leave it out (the origin wins,
  * {@link takeIncoming}); a two-way exchange plugs in its three-way rule. `incoming.row` has its
  * FKs already translated to local ids where their targets are installed; `stored` is the row as
- * read. Not consulted for rows of others claimed by natural key (their `naturalKeyPolicy`
+ * read. A rule may change `incoming` before it answers `'take'` (a field merge keeps some
+ * stored columns: it copies them into `incoming.row`, and drops an m2m list from
+ * `incoming.m2m` to keep the stored links). Not consulted for rows of others claimed by natural key (their `naturalKeyPolicy`
  * decides). Called once per such object on the hot path: it must not allocate when it takes.
  */
 export type Decide = (model: ModelDef, incoming: DecodedObject, stored: Record<string, unknown>) => Decision;

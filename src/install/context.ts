@@ -42,6 +42,11 @@ export interface InstallOptions {
    * true). A push centre says false: a site's token writes only the site's own rows.
    */
   mayTakeClaimed?: boolean;
+  /**
+   * Whether natural keys map incoming objects onto rows of others (default true). An exchange
+   * says false: there every row's identity is its home's, and claims come from the peer.
+   */
+  naturalKeys?: boolean;
   /** `--skip`: leave out what cannot be installed (and what depends on it) instead of failing. */
   skip?: boolean;
   /** `--dry-run`: compute every count, write nothing. */
@@ -83,6 +88,7 @@ export interface InstallContext {
   readonly source: BatchSource;
   readonly decide: Decide;
   readonly mayTakeClaimed: boolean;
+  readonly useNaturalKeys: boolean;
   readonly emit: (event: InstallEvent) => void;
   readonly idMaps: IdMaps;
   readonly placeholders: Placeholders;
@@ -117,6 +123,7 @@ export function createInstallContext(options: InstallOptions): InstallContext {
     source: { batches: options.objects, ...(options.allPks ? { allPks: options.allPks } : {}) },
     decide: options.decide ?? takeIncoming,
     mayTakeClaimed: options.mayTakeClaimed ?? true,
+    useNaturalKeys: options.naturalKeys ?? true,
     emit: options.emit ?? (() => {}),
     idMaps: new IdMaps(trx, manifest, remoteId),
     placeholders: new Placeholders(trx, dialect, manifest, isDryRun),

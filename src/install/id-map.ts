@@ -44,6 +44,14 @@ export class IdMaps {
         .where(`${root.table}.${ORIGINAL_DB}`, this.remoteId);
       const set = new IntSet();
       for (const row of rows) set.add(Number(row.original));
+      // Rows this remote claims (an exchange's rows of the other side) are present where their child row is.
+      if (await this.hasTable(IDMAP_TABLE) && (await this.hasTable(model.table))) {
+        const claimed = await this.trx(IDMAP_TABLE)
+          .join(model.table, `${model.table}.${model.pk}`, `${IDMAP_TABLE}.local_id`)
+          .select(`${IDMAP_TABLE}.original_id as original`)
+          .where({ [`${IDMAP_TABLE}.original_db_id`]: this.remoteId, [`${IDMAP_TABLE}.model`]: root.name });
+        for (const row of claimed) set.add(Number(row.original));
+      }
       this.present.set(model.name, set);
     }
     return map;

@@ -44,7 +44,7 @@ async function startModel(ctx: InstallContext, model: ModelDef): Promise<ModelSt
   const parent = model.parent === undefined ? undefined : manifest.models.get(model.parent)!;
   if (parent) await idMaps.of(parent);
   for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
-  const naturalKeys = model.naturalKey && !model.parent ? await NaturalKeyIndex.load(ctx.trx, ctx.dialect, model, ctx.remoteId) : undefined;
+  const naturalKeys = model.naturalKey && !model.parent && ctx.useNaturalKeys ? await NaturalKeyIndex.load(ctx.trx, ctx.dialect, model, ctx.remoteId) : undefined;
   return {
     model,
     tally: ctx.tallies.get(model.name)!,

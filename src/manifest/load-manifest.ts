@@ -2,7 +2,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, ManifestError } from '../errors.js';
-import { DEFAULT_REGISTRY_TABLE, FIELD_TYPES, IDENTIFIER, type AppManifest, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef, type NaturalKeyPolicy } from './types.js';
+import { CONFLICT_POLICIES, DEFAULT_REGISTRY_TABLE, FIELD_TYPES, IDENTIFIER, type AppManifest, type ConflictPolicy, type FieldDef, type FieldType, type FkDef, type M2mDef, type ModelDef, type NaturalKeyPolicy } from './types.js';
 
 /** The package's own directory, where bundled apps live in `fixtures/<app>/app.json`. */
 export const PACKAGE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -59,7 +59,7 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
     if (!IDENTIFIER.test(name)) problem(at, 'model names are identifiers [A-Za-z][A-Za-z0-9_]*');
     const m = rawModels[name];
     if (!isObject(m)) return problem(at, 'must be an object');
-    const known = ['table', 'pk', 'parent', 'fields', 'fk', 'm2m', 'dependencies', 'private', 'lastModified', 'naturalKey', 'naturalKeyPolicy'];
+    const known = ['table', 'pk', 'parent', 'fields', 'fk', 'm2m', 'dependencies', 'private', 'lastModified', 'naturalKey', 'naturalKeyPolicy', 'conflictPolicy'];
     for (const key of Object.keys(m)) if (!known.includes(key)) problem(`${at}.${key}`, `unknown key (known: ${known.join(', ')})`);
     const table = m.table;
     if (typeof table !== 'string' || !IDENTIFIER.test(table)) problem(`${at}.table`, 'must be an identifier');
@@ -143,7 +143,10 @@ export function parseManifest(raw: unknown, source = '<manifest>'): AppManifest 
     }
     const policy = m.naturalKeyPolicy ?? 'keep-local';
     if (!['keep-local', 'take-remote', 'error'].includes(policy as string)) problem(`${at}.naturalKeyPolicy`, 'must be keep-local, take-remote or error');
+    const conflictPolicy = m.conflictPolicy ?? 'home-wins';
+    if (!(CONFLICT_POLICIES as readonly unknown[]).includes(conflictPolicy)) problem(`${at}.conflictPolicy`, `must be one of ${CONFLICT_POLICIES.join(', ')}`);
     partial.set(name, {
+      conflictPolicy: conflictPolicy as ConflictPolicy,
       naturalKey: Array.isArray(naturalKey) ? (naturalKey as string[]) : undefined,
       naturalKeyPolicy: policy as NaturalKeyPolicy,
       name, table: String(table), pk: String(pk), parent: typeof parent === 'string' ? parent : undefined,

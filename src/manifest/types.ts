@@ -31,6 +31,15 @@ export type M2mDef =
 /** What a natural-key match does when the other fields disagree. */
 export type NaturalKeyPolicy = 'keep-local' | 'take-remote' | 'error';
 
+/**
+ * Two-way exchange (DESIGN §10): who wins when a site and the centre changed one row
+ * differently. `home-wins` (the database that created the row), `centre-wins`, `site-wins`,
+ * `field-merge` (column by column; a column both changed falls back to home-wins), `manual`
+ * (keep the current value and hold the row for that site until `conflicts resolve`).
+ */
+export const CONFLICT_POLICIES = ['home-wins', 'centre-wins', 'site-wins', 'field-merge', 'manual'] as const;
+export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
+
 /** One model of an app, resolved and frozen. */
 export interface ModelDef {
   readonly name: string;
@@ -54,6 +63,8 @@ export interface ModelDef {
   readonly naturalKey?: readonly string[];
   /** When a matched row's other fields disagree: keep the local values, take the remote's, or fail. */
   readonly naturalKeyPolicy: NaturalKeyPolicy;
+  /** The exchange's conflict policy for this model (default home-wins; a centre's config file may override it). */
+  readonly conflictPolicy: ConflictPolicy;
   /** Position in the manifest, used to keep orders stable. */
   readonly index: number;
 }

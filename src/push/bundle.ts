@@ -32,7 +32,19 @@ export interface BundleHeader {
   prune: boolean;
   /** Every object, not only what changed: the centre takes it whatever its watermarks say. */
   full: boolean;
+  /**
+   * A two-way exchange's bundle (DESIGN §10): its objects are what changed against the versions
+   * the site and the centre agreed on, each with that base; a model's section may carry `claims`
+   * (the site's ids of rows whose home is the centre, with the centre's ids) and `deleted`.
+   */
+  exchange?: boolean;
 }
+
+/** A row an exchange says is gone: its pk there, and with a site's bundle its identity and base. */
+export interface DeletedEntry { pk: number; ref?: string; base?: { hash: string; fields: Record<string, unknown> } | null }
+
+/** One line of a model's section as a cut writes it. */
+export interface BundleLine { text: string; isObject: boolean }
 
 interface SectionLine { section: string; modifiedAfter: string | null; pks: number[] }
 
@@ -64,6 +76,9 @@ export interface CutOptions {
   file: string;
   /** Split into consecutive bundles of at most this many bytes where the models allow it. */
   maxBytes?: number;
+  /** A model's section, its section line first (default: a push's, by watermark: {@link pushLines}). */
+  lines?: (model: ModelDef) => AsyncIterable<BundleLine>;
+  exchange?: boolean;
 }
 
 /** One model group's sections, cut to a file of their own before bundles are assembled. */
@@ -125,22 +140,17 @@ export function splitPoints(plan: readonly ModelDef[]): ModelDef[][] {
 }
 
 async function cutPart(options: CutOptions, models: readonly ModelDef[], file: string): Promise<Part> {
-  const { knex, dialect, manifest, base } = options;
   await mkdir(path.dirname(file), { recursive: true });
   const out = createWriteStream(file);
   const hash = createHash('sha256');
   let bytes = 0;
   let objects = 0;
   try {
+    const lines = options.lines ?? ((model: ModelDef) => pushLines(options, model));
     for (const model of models) {
-      const watermark = options.full || !isIncremental(manifest, model) ? undefined : base[model.name];
-      const after = watermark === undefined ? undefined : modifiedAfterParam(watermark);
-      const pks = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
-      const section: SectionLine = { section: model.name, modifiedAfter: after ?? null, pks };
-      bytes += await write(out, hash, `${JSON.stringify(section)}\n`);
-      for await (const object of serializeModel(knex, dialect, manifest, model, after ? { after: normalizeDatetime(after) } : undefined)) {
-        bytes += await write(out, hash, `${JSON.stringify(object)}\n`);
-        objects++;
+      for await (const line of lines(model)) {
+        bytes += await write(out, hash, `${line.text}\n`);
+        if (line.isObject) objects++;
       }
     }
   } finally {
@@ -149,9 +159,22 @@ async function cutPart(options: CutOptions, models: readonly ModelDef[], file: s
   return { file, bytes, objects, models: models.map((m) => m.name) };
 }
 
+/** A push's section of a model: its full pk list, then every object changed since the centre's watermark. */
+export async function* pushLines(options: CutOptions, model: ModelDef): AsyncGenerator<BundleLine> {
+  const { knex, dialect, manifest, base } = options;
+  const watermark = options.full || !isIncremental(manifest, model) ? undefined : base[model.name];
+  const after = watermark === undefined ? undefined : modifiedAfterParam(watermark);
+  const pks = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
+  const section: SectionLine = { section: model.name, modifiedAfter: after ?? null, pks };
+  yield { text: JSON.stringify(section), isObject: false };
+  for await (const object of serializeModel(knex, dialect, manifest, model, after ? { after: normalizeDatetime(after) } : undefined)) {
+    yield { text: JSON.stringify(object), isObject: true };
+  }
+}
+
 /** A bundle: its header, then its parts' sections as they were cut; hashed as it is written. */
 async function assemble(options: CutOptions, parts: readonly Part[], clock: string, file: string): Promise<CutBundle> {
-  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: parts.flatMap((p) => p.models), prune: options.prune, full: options.full };
+  const header: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: parts.flatMap((p) => p.models), prune: options.prune, full: options.full, ...(options.exchange ? { exchange: true } : {}) };
   const out = createWriteStream(file);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -171,7 +194,18 @@ async function assemble(options: CutOptions, parts: readonly Part[], clock: stri
 }
 
 /** What the centre unpacked: the header, the staged fixtures as a fetch record, each model's pk list. */
-export interface UnpackedBundle { header: BundleHeader; dir: string; fetched: FetchManifest; pks: Map<string, number[]> }
+export interface UnpackedBundle {
+  header: BundleHeader;
+  dir: string;
+  fetched: FetchManifest;
+  pks: Map<string, number[]>;
+  /** An exchange's claims per model: [sender's id, receiver's id] of rows whose home is the receiver. */
+  claims: Map<string, Array<[number, number]>>;
+  /** An exchange's deletes per model. */
+  deleted: Map<string, DeletedEntry[]>;
+  /** Whether the end line was read (a feed ends with `{"end": true}`; a bundle has its sha256 instead). */
+  isComplete: boolean;
+}
 
 /**
  * Unpack a whole, checked bundle into `dir` as the staged files the install reads
@@ -182,6 +216,9 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
   const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
   let header: BundleHeader | undefined;
   const pks = new Map<string, number[]>();
+  const claims = new Map<string, Array<[number, number]>>();
+  const deleted = new Map<string, DeletedEntry[]>();
+  let isComplete = false;
   const models: FetchManifest['models'] = {};
   let current: { model: ModelDef; out: WriteStream; hash: ReturnType<typeof createHash>; bytes: number; objects: number; modifiedAfter: string | null } | undefined;
   const close = async () => {
@@ -212,7 +249,7 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
         if (!isClock(value.siteClock) || typeof base !== 'object' || base === null || Array.isArray(base) || !Object.values(base).every(isClock) || !Array.isArray(value.models)) {
           throw new ConfigError(`Site ${site} pushed bundle ${String(value.id)} with a header this centre cannot read (siteClock, base, models); push from a matching remotesyncdb`, { meta: { remote: site } });
         }
-        header = { ...(value as unknown as BundleHeader), prune: value.prune === true, full: value.full === true };
+        header = { ...(value as unknown as BundleHeader), prune: value.prune === true, full: value.full === true, exchange: value.exchange === true };
         continue;
       }
       if (typeof value.section === 'string') {
@@ -227,7 +264,21 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
         current.bytes += await write(out, current.hash, '[');
         continue;
       }
+      if (value.end === true) {
+        isComplete = true;
+        continue;
+      }
       if (!current) throw bad(n, 'an object before any model section');
+      if (Array.isArray(value.claims)) {
+        if (!value.claims.every((c) => Array.isArray(c) && c.length === 2 && c.every((x) => Number.isSafeInteger(x) && x > 0))) throw bad(n, `${current.model.name}: claims must be pairs of ids`);
+        claims.set(current.model.name, [...(claims.get(current.model.name) ?? []), ...(value.claims as Array<[number, number]>)]);
+        continue;
+      }
+      if (Array.isArray(value.deleted)) {
+        if (!value.deleted.every((d) => typeof d === 'object' && d !== null && Number.isSafeInteger((d as DeletedEntry).pk))) throw bad(n, `${current.model.name}: deleted must list objects with a pk`);
+        deleted.set(current.model.name, [...(deleted.get(current.model.name) ?? []), ...(value.deleted as DeletedEntry[])]);
+        continue;
+      }
       current.bytes += await write(current.out, current.hash, `${current.objects === 0 ? '' : ',\n'}${text}`);
       current.objects++;
       // What the bundle holds is the site's too, even if it was written after its pk list was read.
@@ -240,5 +291,5 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
   if (!header) throw bad(n, 'the bundle is empty');
   const fetched: FetchManifest = { remote: site, app: manifest.app, serverTime: header.siteClock, models };
   await writeFetchManifest(dir, fetched);
-  return { header, dir, fetched, pks };
+  return { header, dir, fetched, pks, claims, deleted, isComplete };
 }

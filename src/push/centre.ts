@@ -9,7 +9,10 @@ import { RemoteSyncError } from '../errors.js';
 import type { AppManifest } from '../manifest/types.js';
 import { readWatermarks } from '../sync/watermarks.js';
 import { unpackBundle } from './bundle.js';
-import { CentreBusyError, installBundle, StaleBundleError } from './install-bundle.js';
+import { CentreBusyError, installBundle, RepairNeededError, StaleBundleError } from './install-bundle.js';
+import { dependencyOrder } from '../manifest/order.js';
+import type { Policies } from '../exchange/centre-install.js';
+import { acceptFeedAck, centreTags, feedHeader, feedLines, resetSiteBase, type FeedAck } from '../exchange/feed.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
 
@@ -32,7 +35,14 @@ export interface CentreOptions {
   lockWaitMs?: number;
   /** Called with a line per refusal and per committed bundle (`-v`). */
   log?: (line: string) => void;
+  /** Exchange conflict policies by model, over the manifest's (the config file's `policies`). */
+  policies?: Policies;
+  /** An exchange site silent for longer than this must repair (default {@link DEFAULT_RETENTION_MS}). */
+  retentionMs?: number;
 }
+
+/** How long an exchange site may stay silent before it is told to repair: 90 days. */
+export const DEFAULT_RETENTION_MS = 90 * 86_400_000;
 
 type Send = (res: http.ServerResponse, status: number, body: unknown, extra?: Record<string, string>) => void;
 
@@ -65,7 +75,8 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
   };
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://centre');
-    if (!url.pathname.startsWith('/api/push/')) return false;
+    const isExchange = url.pathname.startsWith('/api/exchange/');
+    if (!url.pathname.startsWith('/api/push/') && !isExchange) return false;
     if (url.pathname === '/api/push/enrol' && req.method === 'POST') {
       const body = await readBody(req, 4096);
       let code: unknown;
@@ -84,6 +95,7 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
     if (!auth.site) return refuse(res, auth.status!, auth.error!), true;
     const site = auth.site;
     if (url.pathname === '/api/push/state' && req.method === 'GET') return send(res, 200, await state(site)), true;
+    if (isExchange) return exchangeRoute(site, url, req, res), true;
     const m = /^\/api\/push\/bundles\/([^/]+)(\/commit)?\/?$/.exec(url.pathname);
     if (!m || !BUNDLE_ID.test(m[1])) return refuse(res, 404, 'not a push request'), true;
     const id = m[1];
@@ -160,11 +172,15 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       }
       const bundle = await unpackBundle(file, path.join(dir, 'stage'), manifest, site.hostname);
       if (bundle.header.id !== id) return refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
-      const ack = await installBundle({ db, manifest, site, bundle, sha256: sha, prune: bundle.header.prune === true, lockWaitMs: options.lockWaitMs ?? 10_000 });
+      const ack = await installBundle({ db, manifest, site, bundle, sha256: sha, prune: bundle.header.prune === true, lockWaitMs: options.lockWaitMs ?? 10_000, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, ...(options.policies ? { policies: options.policies } : {}) });
       log(`site ${site.name}: bundle ${id} committed, ${ack.objects} objects, ${ack.written} written, ${ack.rejects.length} rejected`);
       send(res, 200, ack);
     } catch (error) {
       if (error instanceof CentreBusyError) return refuse(res, 503, error.message);
+      if (error instanceof RepairNeededError) {
+        await forget(site, id);
+        return refuse(res, 409, error.message, { reason: 'repair' });
+      }
       if (error instanceof StaleBundleError) {
         await forget(site, id);
         return refuse(res, 409, error.message, { reason: error.reason, state: await state(site) });
@@ -177,6 +193,51 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The exchange routes (DESIGN §10), for a site's token: `GET /api/exchange/feed` (the feed as
+   * JSON lines: a bundle header, then per model its claims, changed objects and deletes),
+   * `POST /api/exchange/ack` (what the site took of it), `POST /api/exchange/reset` (`repair`).
+   */
+  async function exchangeRoute(site: SiteRow, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (url.pathname === '/api/exchange/feed' && req.method === 'GET') {
+      const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate);
+      for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) return refuse(res, 500, `the centre has no table ${model.table}`);
+      const tags = await centreTags(db.knex, manifest, site);
+      res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-server-time': new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
+      const write = (text: string) => (res.write(`${text}\n`) ? Promise.resolve() : new Promise<void>((resolve) => res.once('drain', resolve)));
+      try {
+        await write(JSON.stringify(feedHeader(manifest, plan)));
+        for (const model of plan) for await (const line of feedLines(db.knex, db.dialect, manifest, model, site, tags)) await write(line.text);
+        await write(JSON.stringify({ end: true }));
+        res.end();
+      } catch (error) {
+        log(`site ${site.name}: feed failed: ${(error as Error).message}`);
+        res.destroy(error as Error);
+      }
+      return;
+    }
+    if (url.pathname === '/api/exchange/ack' && req.method === 'POST') {
+      const body = await readBody(req, MAX_CHUNK_BYTES * 16);
+      if (!body) return refuse(res, 413, 'a feed ack is at most 64 MiB');
+      let ack: FeedAck;
+      try {
+        ack = JSON.parse(body.toString('utf8')) as FeedAck;
+        if (typeof ack.feed !== 'string' || !Array.isArray(ack.taken) || !Array.isArray(ack.deleted)) throw new Error('an ack is {feed, taken, deleted}');
+        const n = await acceptFeedAck(db.knex, db.dialect, manifest, site, ack);
+        log(`site ${site.name}: feed ${ack.feed} acknowledged (${n} rows)`);
+        return send(res, 200, { feed: ack.feed, rows: n });
+      } catch (error) {
+        return refuse(res, 422, `feed ack of site ${site.name}: ${(error as Error).message}`);
+      }
+    }
+    if (url.pathname === '/api/exchange/reset' && req.method === 'POST') {
+      const n = await resetSiteBase(db.knex, site);
+      log(`site ${site.name}: repair: forgot the ${n} versions it held`);
+      return send(res, 200, { site: site.name, forgotten: n });
+    }
+    return refuse(res, 404, 'not an exchange request');
   }
 
   /** The chunks of a bundle, in order, into one file; returns its sha256. */

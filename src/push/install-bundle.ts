@@ -1,6 +1,9 @@
+import type { Knex } from 'knex';
 import type { Database } from '../dialects/index.js';
+import { installExchangeBundle, type ExchangeInstallResult, type Policies } from '../exchange/centre-install.js';
+import { BASE_TABLE } from '../exchange/exchange-tables.js';
 import { LockError, RemoteSyncError } from '../errors.js';
-import { installObjects } from '../install/install.js';
+import { installObjects, type InstallResult } from '../install/install.js';
 import { IntSet } from '../install/int-collections.js';
 import type { AppManifest } from '../manifest/types.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
@@ -24,6 +27,9 @@ export interface BundleAck {
   written: number;
   models: Array<{ model: string; objects: number; inserted: number; updated: number; deleted: number; skipped: number }>;
   rejects: Array<{ model: string; pk: unknown; reason: string }>;
+  /** An exchange bundle: the conflicts it met (kept in remotesyncdb_conflict) and the site's deletes applied. */
+  conflicts?: number;
+  deleted?: number;
 }
 
 /** Thrown when another install holds the centre's lock: the site backs off and tries again. */
@@ -34,6 +40,30 @@ export class StaleBundleError extends RemoteSyncError {
   constructor(message: string, readonly reason: 'clock' | 'stale') {
     super(message, { code: 'E_STALE_BUNDLE' });
   }
+}
+
+function isExchangeResult(result: InstallResult): result is ExchangeInstallResult {
+  return 'conflicts' in result;
+}
+
+/** Refused: a site silent for longer than the centre's retention must repair before it exchanges again. */
+export class RepairNeededError extends RemoteSyncError {
+  constructor(message: string) {
+    super(message, { code: 'E_REPAIR' });
+  }
+}
+
+/**
+ * DESIGN §10's retention: a site that holds versions agreed with the centre but has not
+ * exchanged for longer than `retentionMs` is told to repair (`remotesyncdb repair --with URL`),
+ * which starts it again from the centre's state; a site after a repair holds none.
+ */
+async function checkRetention(trx: Knex.Transaction, site: SiteRow, retentionMs: number | undefined): Promise<void> {
+  if (retentionMs === undefined) return;
+  const last = await trx(BUNDLE_TABLE).where({ site_id: site.id, status: 'committed' }).max('committed as at').first();
+  if (!last?.at || Date.now() - Date.parse(String(last.at)) <= retentionMs) return;
+  if (!(await trx(BASE_TABLE).where({ peer_id: site.id }).first('row_id'))) return;
+  throw new RepairNeededError(`site ${site.name} last exchanged on ${String(last.at)}, longer ago than this centre's retention (${Math.round(retentionMs / 86_400_000)} days): run remotesyncdb repair --with <this centre> at the site`);
 }
 
 /** How many committed bundles (ids and acks) the centre keeps per site. */
@@ -61,7 +91,7 @@ function checkBase(header: BundleHeader, current: Map<string, string>): void {
  * its chunks deleted, all committed together. A bundle committed meanwhile by another centre
  * process is not installed twice: its recorded ack is returned.
  */
-export async function installBundle(options: { db: Database; manifest: AppManifest; site: SiteRow; bundle: UnpackedBundle; sha256: string; prune: boolean; lockWaitMs: number }): Promise<BundleAck> {
+export async function installBundle(options: { db: Database; manifest: AppManifest; site: SiteRow; bundle: UnpackedBundle; sha256: string; prune: boolean; lockWaitMs: number; policies?: Policies; retentionMs?: number }): Promise<BundleAck> {
   const { db, manifest, site, bundle, sha256 } = options;
   const { header } = bundle;
   const startedAt = new Date().toISOString();
@@ -75,22 +105,26 @@ export async function installBundle(options: { db: Database; manifest: AppManife
       await db.dialect.finish(trx, lockKey, false);
       return JSON.parse(recorded.ack) as BundleAck;
     }
-    checkBase(header, await readWatermarks(trx, site.id, manifest.app));
+    // An exchange's changes are found by version, not by clock: no watermark to check or move.
+    if (header.exchange) await checkRetention(trx, site, options.retentionMs);
+    else checkBase(header, await readWatermarks(trx, site.id, manifest.app));
     const sent = new Set(Object.keys(bundle.fetched.models));
     const excluded = new Set([...manifest.models.keys()].filter((name) => !sent.has(name)));
     const plan = await planModels(manifest, excluded, trx, site.id);
     const allPks = new Map([...bundle.pks].map(([model, pks]) => [model, IntSet.of(pks)]));
-    const result = await installObjects({
-      trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
-      objects: (model) => readFixtureBatches(fixtureFile(bundle.dir, model.name)),
-      allPks: (model) => allPks.get(model.name) ?? new IntSet(),
-      skip: true, prune: options.prune, mayTakeClaimed: false,
-    });
+    const result = header.exchange
+      ? await installExchangeBundle({ trx, dialect: db.dialect, manifest, plan, site, bundle, ...(options.policies ? { policies: options.policies } : {}) })
+      : await installObjects({
+        trx, dialect: db.dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
+        objects: (model) => readFixtureBatches(fixtureFile(bundle.dir, model.name)),
+        allPks: (model) => allPks.get(model.name) ?? new IntSet(),
+        skip: true, prune: options.prune, mayTakeClaimed: false,
+      });
     await setLastSync(trx, db.dialect, manifest.registry, site.id, header.siteClock);
     // A model with rejects keeps its watermark: its rejected objects come again with the next
     // push (fixed at the site, or rejected again and reported again), never silently dropped.
     const rejected = new Set(result.rejects.map((r) => r.model));
-    await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m) && !rejected.has(m.name)).map((m) => [m.name, header.siteClock])));
+    if (!header.exchange) await writeWatermarks(trx, site.id, manifest.app, new Map(plan.filter((m) => isIncremental(manifest, m) && !rejected.has(m.name)).map((m) => [m.name, header.siteClock])));
     const models = result.counts.map((c) => ({ model: c.model, objects: c.objects, inserted: c.inserted, updated: c.updated, deleted: c.deleted, skipped: c.skipped }));
     const { received, written } = totals(result.counts);
     const ack: BundleAck = {
@@ -98,6 +132,7 @@ export async function installBundle(options: { db: Database; manifest: AppManife
       objects: received, written,
       models,
       rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })),
+      ...(isExchangeResult(result) ? { conflicts: result.conflicts, deleted: result.deletedRows } : {}),
     };
     const recordedNow = await trx(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: header.id }).whereNot({ status: 'committed' }).update({ status: 'committed', committed: new Date().toISOString(), ack: JSON.stringify(ack) });
     if (recordedNow !== 1) throw new StaleBundleError(`bundle ${header.id} is no longer an upload of site ${site.name} (a newer upload replaced it); cut it again`, 'stale');

@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { ConfigError, LockError, RemoteSyncError, RemoteUnreachableError } from '../errors.js';
@@ -29,7 +30,7 @@ export class PushRefusedError extends RemoteSyncError {
 const isTransientStatus = (status: number) => status >= 500 || status === 429;
 
 /** One request to the centre, no retries. */
-function requestOnce(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers: Record<string, string> = {}): Promise<CentreAnswer> {
+function requestOnce(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers: Record<string, string> = {}, file?: string): Promise<CentreAnswer> {
   const lib = endpoint.isTls ? https : http;
   return new Promise((resolve, reject) => {
     const request = lib.request(`${endpoint.baseUrl}${path}`, {
@@ -42,6 +43,15 @@ function requestOnce(endpoint: RemoteEndpoint, method: string, path: string, opt
       timeout: options.idleTimeoutMs ?? 300_000,
       ...(endpoint.isTls && options.ca ? { ca: options.ca } : {}),
     }, (response) => {
+      if (file && response.statusCode === 200) {
+        // A long answer (an exchange's feed) streams to a file: the memory stays bounded.
+        const out = createWriteStream(file);
+        response.pipe(out);
+        response.once('error', reject);
+        out.once('error', reject);
+        out.once('finish', () => resolve({ status: 200, body: {} }));
+        return;
+      }
       const chunks: Buffer[] = [];
       response.on('data', (c: Buffer) => chunks.push(c));
       response.on('error', reject);
@@ -65,15 +75,16 @@ function requestOnce(endpoint: RemoteEndpoint, method: string, path: string, opt
 /**
  * A request to the centre: network failures, 5xx, 429 and 503 (busy) are retried with capped
  * exponential backoff and jitter; 401/403 stop at once (exit 2: the token); other answers go
- * back to the caller, which knows what a 409 means there.
+ * back to the caller, which knows what a 409 means there. With `file`, a 200 answer's body is
+ * written there instead.
  */
-export async function centreRequest(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers?: Record<string, string>): Promise<CentreAnswer> {
+export async function centreRequest(endpoint: RemoteEndpoint, method: string, path: string, options: CentreClientOptions, body?: Buffer, headers?: Record<string, string>, file?: string): Promise<CentreAnswer> {
   const attempts = options.attempts ?? 6;
   for (let attempt = 1; ; attempt++) {
     let failure: string;
     let lastStatus = 0;
     try {
-      const answer = await requestOnce(endpoint, method, path, options, body, headers);
+      const answer = await requestOnce(endpoint, method, path, options, body, headers, file);
       lastStatus = answer.status;
       if (answer.status === 401 || answer.status === 403) {
         throw new ConfigError(`Centre ${endpoint.hostname} refused the push token (${answer.status}): ${String(answer.body.error ?? '')}. Give the site's token in REMOTESYNCDB_PUSH_TOKEN or the config file (push --enrol CODE stores it), or ask the centre (site status, site enable, site rotate-token)`, { meta: { remote: endpoint.hostname } });

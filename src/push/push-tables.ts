@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { registryRef } from '../schema/registry-table.js';
+import { ensureExchangeTables } from '../exchange/exchange-tables.js';
 
 /** Per push site (keyed by its registry id): hashed token and enrolment code, enabled or not. */
 export const SITE_TABLE = 'remotesyncdb_site';
@@ -9,7 +10,7 @@ export const BUNDLE_TABLE = 'remotesyncdb_bundle';
 /** The uploaded chunks of bundles not committed yet: in the database, so any centre process can resume or commit. */
 export const CHUNK_TABLE = 'remotesyncdb_chunk';
 
-/** Create whatever is missing of the centre's push tables (after the registry exists). */
+/** Create whatever is missing of the centre's push and exchange tables (after the registry exists). */
 export async function ensurePushTables(knex: Knex | Knex.Transaction, dialect: DialectAdapter, registry: string): Promise<void> {
   const ref = await registryRef(knex, dialect, registry);
   if (!(await knex.schema.hasTable(SITE_TABLE))) {
@@ -48,4 +49,6 @@ export async function ensurePushTables(knex: Knex | Knex.Transaction, dialect: D
       t.primary(['site_id', 'bundle_id', 'offset']);
     });
   }
+  // A centre takes exchanges too (DESIGN §10): their base and conflict tables.
+  await ensureExchangeTables(knex, dialect, registry);
 }

@@ -10,7 +10,7 @@ import { parseRemote, remoteDirName, type RemoteEndpoint } from '../sources/remo
 import { defaultWorkDir } from '../sources/work-dir.js';
 import { checkExcludes } from '../sync/plan.js';
 import { writeRejects } from '../sync/report.js';
-import { cutBundles } from './bundle.js';
+import { cutBundles, type CutBundle, type CutOptions } from './bundle.js';
 import type { BundleAck } from './install-bundle.js';
 import { centreRequest, PushRefusedError, type CentreClientOptions } from './push-client.js';
 
@@ -43,6 +43,10 @@ export interface PushOptions {
   /** Split what a push sends into consecutive bundles of at most this many bytes (where the models allow). */
   maxBundleBytes?: number;
   emit?: (event: PushEvent) => void;
+  /** How bundles are cut (an exchange cuts by version: DESIGN §10); default {@link cutBundles}. */
+  cut?: (options: CutOptions) => Promise<CutBundle[]>;
+  /** Where the push keeps its bundles (default `<work dir>/push/<centre>/<app>`). */
+  dir?: string;
 }
 
 /** Progress of a push. */
@@ -57,6 +61,8 @@ export interface PushResult {
   /** The last bundle's ack. */
   ack: BundleAck;
   acks: BundleAck[];
+  /** Every bundle the centre is known to have committed, with an ack or, an ack lost, by its state. */
+  committed: string[];
   /** Objects the bundles held, rows written at the centre, objects rejected there. */
   objects: number;
   written: number;
@@ -87,13 +93,14 @@ export async function push(options: PushOptions): Promise<PushResult> {
   if (!options.token) throw new ConfigError(`push: no token for centre ${endpoint.hostname}; set REMOTESYNCDB_PUSH_TOKEN, or enrol once with push --to ${options.to} --enrol CODE`);
   const client: CentreClientOptions = { ...options.http, token: options.token };
   const emit = options.emit ?? (() => {});
-  const dir = path.join(path.resolve(options.workDir ?? defaultWorkDir()), 'push', remoteDirName(endpoint.hostname), manifest.app);
+  const dir = options.dir ?? path.join(path.resolve(options.workDir ?? defaultWorkDir()), 'push', remoteDirName(endpoint.hostname), manifest.app);
   const db = await connectExistingDatabase(options.db);
   const releaseLock = await lockDir(dir).catch(async (error: unknown) => {
     await db.knex.destroy();
     throw error;
   });
   const acks: BundleAck[] = [];
+  const committed: string[] = [];
   let bytes = 0;
   let bytesSent = 0;
   let resumed = false;
@@ -108,14 +115,17 @@ export async function push(options: PushOptions): Promise<PushResult> {
       // Committed, their ack lost: done with them (the centre answers with its last bundle).
       const last = state.body.lastBundle as { id: string; sha256: string } | null;
       const done = queue.findIndex((b) => b.id === last?.id && b.sha256 === last.sha256);
-      if (done >= 0) await keep(dir, queue.splice(0, done + 1), queue);
+      if (done >= 0) {
+        committed.push(...queue.slice(0, done + 1).map((b) => b.id));
+        await keep(dir, queue.splice(0, done + 1), queue);
+      }
       if (queue.length > 0) resumed = true;
       else {
         emit({ type: 'phase', phase: 'cut', message: `Cutting from ${db.display}` });
         const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
         for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) throw new ConfigError(`push: ${db.display} has no table ${model.table} (${model.name}); exclude it with -e ${model.name}`);
         await mkdir(dir, { recursive: true });
-        const cuts = await cutBundles({
+        const cuts = await (options.cut ?? cutBundles)({
           knex: db.knex, dialect: db.dialect, manifest, plan, base: (state.body.watermarks ?? {}) as Record<string, string>,
           full: options.full === true || existsSync(path.join(dir, NEEDS_FULL)), prune: options.prune === true, file: path.join(dir, 'bundle.jsonl'), maxBytes: options.maxBundleBytes,
         });
@@ -135,6 +145,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         bytesSent += outcome.bytesSent;
         if (outcome.ack) {
           acks.push(outcome.ack);
+          committed.push(bundle.id);
           bytes += bundle.bytes;
           await keep(dir, queue.splice(0, 1), queue);
         } else refusal = outcome.refusal;
@@ -146,7 +157,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         // What the centre would not take, with its reasons, where the site's operator looks.
         const rejects = acks.flatMap((a) => a.rejects.map((r) => ({ model: r.model, pk: typeof r.pk === 'number' ? r.pk : null, reason: r.reason })));
         await writeRejects(dir, `centre ${endpoint.hostname}`, rejects);
-        return { status: 'success', centre: endpoint.hostname, ack, acks, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
+        return { status: 'success', centre: endpoint.hostname, ack, acks, committed, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
       }
       // Refused as cut from an old state (another bundle committed first): cut again.
       await keep(dir, queue.splice(0), queue);
@@ -163,7 +174,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
  * a lock file holding the pid, taken over when that process is gone, so a killed push never
  * blocks the next one.
  */
-async function lockDir(dir: string): Promise<() => Promise<void>> {
+export async function lockDir(dir: string): Promise<() => Promise<void>> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'push.lock');
   for (let attempt = 0; attempt < 2; attempt++) {

@@ -7,6 +7,9 @@ import { toFixtureValue } from '../values/values.js';
 /** Rows per keyset page: bounds the memory of a served model whatever its size. */
 export const PAGE_ROWS = 2000;
 
+/** One object as Django's serializer writes it. */
+export interface SerializedObject { model: string; pk: number; fields: Record<string, unknown> }
+
 /** Filter for `modified_after`: rows whose root's lastModified column is later than `after`. */
 export interface ModifiedAfter { after: string }
 
@@ -20,11 +23,10 @@ export type Equals = ReadonlyArray<{ column: string; value: Knex.Value }>;
  * The origin tags stay out of `fields` (DESIGN §8): to a client one level up, this database's
  * replicated rows are its own objects.
  */
-export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter, equals: Equals = []): AsyncGenerator<object> {
+export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, filter?: ModifiedAfter, equals: Equals = []): AsyncGenerator<SerializedObject> {
   const key = fixtureModelKey(manifest, model);
   const root = manifest.models.get(model.root)!;
   const isRoot = model.parent === undefined;
-  const autoM2m = model.m2m.filter((m) => m.kind === 'auto');
   let last = 0;
   for (;;) {
     let query = knex(model.table).select(`${model.table}.*`).where(`${model.table}.${model.pk}`, '>', last).orderBy(`${model.table}.${model.pk}`).limit(PAGE_ROWS);
@@ -38,28 +40,44 @@ export async function* serializeModel(knex: Knex, dialect: DialectAdapter, manif
     await new Promise((resolve) => setImmediate(resolve));
     const rows = await query;
     if (rows.length === 0) return;
-    const links = new Map<string, Map<number, number[]>>();
-    for (const m2m of autoM2m) {
-      if (m2m.kind !== 'auto') continue;
-      const byOwner = new Map<number, number[]>();
-      const linkRows = await knex(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, rows.map((r) => r[model.pk])).orderBy([m2m.source, m2m.target]);
-      for (const link of linkRows) {
-        const s = Number(link.s);
-        if (!byOwner.has(s)) byOwner.set(s, []);
-        byOwner.get(s)!.push(Number(link.t));
-      }
-      links.set(m2m.name, byOwner);
-    }
-    for (const row of rows) {
-      const pk = Number(row[model.pk]);
-      const fields: Record<string, unknown> = {};
-      for (const field of model.fields) fields[field.name] = toFixtureValue(field, row[field.name], dialect);
-      for (const fk of model.fks) fields[fk.name] = row[fk.column] === null ? null : Number(row[fk.column]);
-      for (const m2m of autoM2m) fields[m2m.name] = links.get(m2m.name)!.get(pk) ?? [];
-      yield { model: key, pk, fields };
-    }
+    yield* toObjects(knex, dialect, key, model, rows);
     last = Number(rows[rows.length - 1][model.pk]);
     if (rows.length < PAGE_ROWS) return;
+  }
+}
+
+/** Objects of the rows with these pks (any order in, pk order out), for an exchange's comparisons. */
+export async function* serializeRows(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, pks: readonly number[]): AsyncGenerator<SerializedObject> {
+  const key = fixtureModelKey(manifest, model);
+  const sorted = [...pks].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; i += 900) {
+    const rows = await knex(model.table).select('*').whereIn(model.pk, sorted.slice(i, i + 900)).orderBy(model.pk);
+    yield* toObjects(knex, dialect, key, model, rows);
+  }
+}
+
+/** Rows of one page as Django fixture objects, with their auto m2m lists. */
+async function* toObjects(knex: Knex, dialect: DialectAdapter, key: string, model: ModelDef, rows: Array<Record<string, unknown>>): AsyncGenerator<SerializedObject> {
+  const autoM2m = model.m2m.filter((m) => m.kind === 'auto');
+  const links = new Map<string, Map<number, number[]>>();
+  for (const m2m of autoM2m) {
+    if (m2m.kind !== 'auto') continue;
+    const byOwner = new Map<number, number[]>();
+    const linkRows = await knex(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, rows.map((r) => r[model.pk] as number)).orderBy([m2m.source, m2m.target]);
+    for (const link of linkRows) {
+      const s = Number(link.s);
+      if (!byOwner.has(s)) byOwner.set(s, []);
+      byOwner.get(s)!.push(Number(link.t));
+    }
+    links.set(m2m.name, byOwner);
+  }
+  for (const row of rows) {
+    const pk = Number(row[model.pk]);
+    const fields: Record<string, unknown> = {};
+    for (const field of model.fields) fields[field.name] = toFixtureValue(field, row[field.name], dialect);
+    for (const fk of model.fks) fields[fk.name] = row[fk.column] === null ? null : Number(row[fk.column]);
+    for (const m2m of autoM2m) fields[m2m.name] = links.get(m2m.name)!.get(pk) ?? [];
+    yield { model: key, pk, fields };
   }
 }
 

@@ -6,6 +6,7 @@ import { toColumnValue } from '../values/values.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { BUNDLE_TABLE, CHUNK_TABLE, SITE_TABLE } from '../push/push-tables.js';
 import { IDMAP_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { BASE_TABLE, CONFLICT_TABLE, SENT_TABLE } from '../exchange/exchange-tables.js';
 import { REMOTE_TABLE } from '../schema/registry-table.js';
 
 /** A registered remote: a row of the registry (the app's own table or `remotesyncdb_database`) and the tool's columns. */
@@ -83,7 +84,7 @@ export function ipAddressOf(host: string | undefined | null): string {
 /** Delete a remote's (or a push site's) registry row and everything the tool keeps for it. */
 export async function unregisterRemote(knex: Knex | Knex.Transaction, registry: string, id: number): Promise<void> {
   // What the tool keeps of a remote or a push site, children first.
-  const owned: Array<[string, string]> = [[WATERMARK_TABLE, 'database_id'], [IDMAP_TABLE, 'original_db_id'], [CHUNK_TABLE, 'site_id'], [BUNDLE_TABLE, 'site_id'], [SITE_TABLE, 'id'], [REMOTE_TABLE, 'id']];
+  const owned: Array<[string, string]> = [[WATERMARK_TABLE, 'database_id'], [IDMAP_TABLE, 'original_db_id'], [BASE_TABLE, 'peer_id'], [SENT_TABLE, 'peer_id'], [CONFLICT_TABLE, 'site_id'], [CHUNK_TABLE, 'site_id'], [BUNDLE_TABLE, 'site_id'], [SITE_TABLE, 'id'], [REMOTE_TABLE, 'id']];
   for (const [table, column] of owned) if (await knex.schema.hasTable(table)) await knex(table).where(column, id).del();
   await knex(registry).where({ id }).del();
 }

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { serializeModel } from '../server/serialize.js';
+import { siteClock, type BundleHeader, type BundleLine } from '../push/bundle.js';
+import type { SiteRow } from '../push/sites.js';
+import { dropBase, loadBase, writeBase } from './base.js';
+import { BASE_TABLE, CONFLICT_TABLE } from './exchange-tables.js';
+import { parseRef, PeerTags, versionOf } from './version.js';
+
+/** Ids per claims or deleted line, so that no line grows without bound. */
+const PER_LINE = 5000;
+
+/** The header of a feed: a bundle's, from the centre. */
+export function feedHeader(manifest: AppManifest, plan: readonly ModelDef[]): BundleHeader {
+  return { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: manifest.app, siteClock: siteClock(), base: {}, models: plan.map((m) => m.name), prune: false, full: false, exchange: true };
+}
+
+/**
+ * The centre's feed for one site (DESIGN §10), model by model in dependency order: the claims
+ * (for each row whose home is the site, the centre's id and the site's pk: the site maps them
+ * onto its own rows, never a twin), every object whose version differs from what the site
+ * holds (under the centre's ids, each with its version's hash), and the rows the site holds
+ * that the centre no longer has. A row held for this site by a manual conflict is left out.
+ * Reads one page of a model at a time, plus the site's base of that model.
+ */
+export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, site: SiteRow, tags: PeerTags): AsyncGenerator<BundleLine> {
+  yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
+  if (model.parent === undefined) {
+    const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, site.id).orderBy(model.pk);
+    for (let i = 0; i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
+  }
+  const agreed = await loadBase(knex, site.id, model);
+  const held = new Set((await knex(CONFLICT_TABLE).select('row_id').where({ site_id: site.id, model: model.name, status: 'open' }).whereNotNull('row_id')).map((r) => Number(r.row_id)));
+  const seen = new Set<number>();
+  for await (const object of serializeModel(knex, dialect, manifest, model)) {
+    seen.add(object.pk);
+    if (held.has(object.pk)) continue;
+    const version = versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
+    if (agreed.get(object.pk)?.hash === version.hash) continue;
+    yield { text: JSON.stringify({ ...object, hash: version.hash }), isObject: true };
+  }
+  const gone = [...agreed.keys()].filter((id) => !seen.has(id) && !held.has(id));
+  for (let i = 0; i < gone.length; i += PER_LINE) yield { text: JSON.stringify({ deleted: gone.slice(i, i + PER_LINE).map((pk) => ({ pk })) }), isObject: false };
+}
+
+/** What a site says it did with a feed: rows taken (with the version it now holds) and deletes applied. */
+export interface FeedAck {
+  feed: string;
+  taken: Array<[model: string, id: number, ref: string, hash: string]>;
+  deleted: Array<[model: string, id: number]>;
+}
+
+/** Record at the centre what a site holds after applying a feed (idempotent: an ack sent twice writes the same). */
+export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, site: SiteRow, ack: FeedAck): Promise<number> {
+  const byModel = new Map<string, { taken: Array<{ rowId: number; ref: string; hash: string }>; deleted: number[] }>();
+  const entry = (name: string) => {
+    const model = manifest.models.get(name);
+    if (!model || model.isPrivate) throw new Error(`the ack names model "${name}", which app ${manifest.app} does not serve`);
+    if (!byModel.has(name)) byModel.set(name, { taken: [], deleted: [] });
+    return byModel.get(name)!;
+  };
+  for (const [name, id, ref, hash] of ack.taken) {
+    if (!Number.isSafeInteger(id) || !parseRef(ref) || !/^[0-9a-f]{32}$/.test(hash)) throw new Error(`the ack's entry for ${name} ${String(id)} is not [model, id, ref, hash]`);
+    entry(name).taken.push({ rowId: id, ref, hash });
+  }
+  for (const [name, id] of ack.deleted) {
+    if (!Number.isSafeInteger(id)) throw new Error(`the ack's delete of ${name} ${String(id)} has no id`);
+    entry(name).deleted.push(id);
+  }
+  await knex.transaction(async (trx) => {
+    for (const [name, { taken, deleted }] of byModel) {
+      const model = manifest.models.get(name)!;
+      await writeBase(trx, dialect, site.id, model, taken);
+      await dropBase(trx, site.id, model, deleted);
+    }
+  });
+  return ack.taken.length + ack.deleted.length;
+}
+
+/** `repair`: forget what the centre believes the site holds, so the next feed is whole. */
+export async function resetSiteBase(knex: Knex, site: SiteRow): Promise<number> {
+  return knex(BASE_TABLE).where({ peer_id: site.id }).del();
+}
+
+/** A centre's tags seen from one site: rows tagged with the site are its own. */
+export async function centreTags(knex: Knex, manifest: AppManifest, site: SiteRow): Promise<PeerTags> {
+  const tags = new PeerTags(knex, manifest, site.id, 'centre');
+  await tags.load(manifest.models.values());
+  return tags;
+}

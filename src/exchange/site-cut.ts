@@ -1,0 +1,92 @@
+import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
+import type { AppManifest, ModelDef } from '../manifest/types.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { serializeModel, type SerializedObject } from '../server/serialize.js';
+import { cutBundles, type BundleLine, type CutBundle, type CutOptions } from '../push/bundle.js';
+import { loadBase } from './base.js';
+import { SENT_TABLE } from './exchange-tables.js';
+import { PeerTags, versionOf, type Canon, type Version } from './version.js';
+
+/** Objects compared and written per round. */
+const BATCH = 500;
+/** Ids per claims or deleted line. */
+const PER_LINE = 5000;
+
+/** A change the site has not agreed with its centre yet: a changed or new object, or a delete. */
+export interface SiteChange {
+  model: ModelDef;
+  pk: number;
+  ref: string;
+  /** The current version; undefined for a delete. */
+  version?: Version;
+  object?: SerializedObject;
+  /** The agreed version it changes (null: new to the exchange). */
+  base: { hash: string; fields: Canon } | null;
+}
+
+/**
+ * The site's changes of one model against the versions agreed with the centre (DESIGN §10):
+ * every row whose version differs from its base (or has none), and every base whose row is
+ * gone. Read one page at a time; only the model's base hashes are held.
+ */
+export async function* siteChanges(knex: Knex | Knex.Transaction, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, centreId: number, tags: PeerTags): AsyncGenerator<SiteChange[]> {
+  const agreed = await loadBase(knex, centreId, model);
+  const seen = new Set<number>();
+  let batch: Array<{ object: SerializedObject; version: Version }> = [];
+  const flush = async (): Promise<SiteChange[]> => {
+    const known = batch.filter((b) => agreed.has(b.object.pk)).map((b) => b.object.pk);
+    const bases = known.length > 0 ? await loadBase(knex, centreId, model, known, true) : new Map();
+    const out = batch.map(({ object, version }): SiteChange => {
+      const b = bases.get(object.pk);
+      return { model, pk: object.pk, ref: tags.ref(model, object.pk), version, object, base: b ? { hash: b.hash, fields: b.fields ?? {} } : null };
+    });
+    batch = [];
+    return out;
+  };
+  for await (const object of serializeModel(knex as Knex, dialect, manifest, model)) {
+    seen.add(object.pk);
+    const version = versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
+    if (agreed.get(object.pk)?.hash === version.hash) continue;
+    batch.push({ object, version });
+    if (batch.length >= BATCH) yield await flush();
+  }
+  if (batch.length > 0) yield await flush();
+  const gone = [...agreed.keys()].filter((id) => !seen.has(id));
+  for (let i = 0; i < gone.length; i += BATCH) {
+    const bases = await loadBase(knex, centreId, model, gone.slice(i, i + BATCH), true);
+    yield [...bases.values()].map((b) => ({ model, pk: b.rowId, ref: b.ref, base: { hash: b.hash, fields: b.fields ?? {} } }));
+  }
+}
+
+/**
+ * An exchange's cut (the site's side of DESIGN §10): per model its claims (the site's ids of
+ * rows whose home is the centre, with the centre's ids), its changed objects each with its
+ * base, its deletes. Each version sent is recorded in the sent table, to become the base once
+ * the centre acknowledges the bundle that carried it.
+ */
+export function exchangeCut(centreId: number): (options: CutOptions) => Promise<CutBundle[]> {
+  return async (options) => {
+    const { knex, dialect, manifest } = options;
+    await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '' }).del();
+    const tags = new PeerTags(knex, manifest, centreId, 'site');
+    await tags.load(options.plan);
+    const lines = async function* (model: ModelDef): AsyncGenerator<BundleLine> {
+      yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
+      if (model.parent === undefined) {
+        const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, centreId).orderBy(model.pk);
+        for (let i = 0; i === 0 || i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
+      }
+      for await (const changes of siteChanges(knex, dialect, manifest, model, centreId, tags)) {
+        const sent = changes.map((c) => ({ peer_id: centreId, bundle_id: '', model: model.name, row_id: c.pk, ref: c.ref, hash: c.version?.hash ?? null, fields: c.version ? JSON.stringify(c.version.fields) : null }));
+        for (let i = 0; i < sent.length; i += 100) await knex(SENT_TABLE).insert(sent.slice(i, i + 100));
+        const deletes = changes.filter((c) => !c.version).map((c) => ({ pk: c.pk, ref: c.ref, base: c.base }));
+        for (const c of changes) if (c.object) yield { text: JSON.stringify({ ...c.object, base: c.base }), isObject: true };
+        if (deletes.length > 0) yield { text: JSON.stringify({ deleted: deletes }), isObject: false };
+      }
+    };
+    const bundles = await cutBundles({ ...options, lines, exchange: true, full: false, prune: false, base: {} });
+    for (const bundle of bundles) await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '' }).whereIn('model', bundle.header.models).update({ bundle_id: bundle.header.id });
+    return bundles;
+  };
+}
