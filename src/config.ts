@@ -21,6 +21,8 @@ export interface ConfigFile {
   remotes?: Record<string, Record<string, unknown>>;
   /** A push site's centres by `host[:port]`: `{ token }` (written by `push --enrol`). */
   centres?: Record<string, { token?: string }>;
+  /** At an exchange centre: the conflict policy per model, over the manifest's (DESIGN §10). */
+  policies?: Record<string, string>;
 }
 
 /** Where a config file is looked for when `--config` is not given, first found wins. */
@@ -42,13 +44,14 @@ export function loadConfig(explicit: string | undefined, env: NodeJS.ProcessEnv)
   const problems: string[] = [];
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`Config file ${file}: must be a JSON object`);
   const config = raw as Record<string, unknown>;
-  for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes', 'centres'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes, centres)`);
+  for (const key of Object.keys(config)) if (!['db', 'workDir', 'app', 'token', 'remotes', 'centres', 'policies'].includes(key)) problems.push(`${key}: unknown key (known: db, workDir, app, token, remotes, centres, policies)`);
   for (const key of ['db', 'workDir', 'app', 'token']) if (config[key] !== undefined && typeof config[key] !== 'string') problems.push(`${key}: must be a string`);
   if (config.remotes !== undefined) {
     if (typeof config.remotes !== 'object' || config.remotes === null || Array.isArray(config.remotes)) problems.push('remotes: must be an object name -> { host, port, app, exclude, token | tokenEnv, enabled }');
     else for (const [name, spec] of Object.entries(config.remotes)) if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) problems.push(`remotes.${name}: must be an object`);
   }
   if (config.centres !== undefined && (typeof config.centres !== 'object' || config.centres === null || Array.isArray(config.centres))) problems.push('centres: must be an object host[:port] -> { token }');
+  if (config.policies !== undefined && (typeof config.policies !== 'object' || config.policies === null || Array.isArray(config.policies) || !Object.values(config.policies).every((v) => typeof v === 'string'))) problems.push('policies: must be an object Model -> conflict policy (home-wins, centre-wins, site-wins, field-merge, manual)');
   if (problems.length > 0) throw new ConfigError(`Config file ${file}:\n  ${problems.join('\n  ')}`, { meta: { file } });
   return resolvePaths({ ...(config as ConfigFile), source: file }, path.dirname(file));
 }

@@ -10,7 +10,7 @@ import { addRemote, getRemotes, removeRemote } from '../admin/remotes.js';
 import { restore } from '../backup/restore.js';
 import { tokenFor, type ConfigFile } from '../config.js';
 import { ConfigError, maskSecrets } from '../errors.js';
-import { fleetTokenHint } from '../fleet/fleet.js';
+import { fleetTokenHint, parseInterval } from '../fleet/fleet.js';
 import { inspect, modelNamesFrom } from '../inspect/inspect.js';
 import { serve } from '../server/serve.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
@@ -53,8 +53,10 @@ export function adminCommands(parser: Argv, ctx: CommandContext): Argv {
         .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
         .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
         .option('max-streams', { type: 'number', default: 8, describe: 'Fixtures streamed at once; more requests answer 503' })
-        .option('accept-push', { type: 'boolean', describe: 'Also be a centre: take bundles from the sites registered with "site add" (DESIGN §9)' })
+        .option('accept-push', { type: 'boolean', describe: 'Also be a centre: take bundles and exchanges from the sites registered with "site add" (DESIGN §9, §10)' })
+        .option('retention', { type: 'string', default: '90d', describe: 'An exchange site silent for longer than this (30d, 12h) is told to repair' })
         .check((args) => {
+          parseInterval(String(args.retention));
           if (!Number.isInteger(args['max-streams']) || (args['max-streams'] as number) < 1) throw new Error('--max-streams takes a whole number of at least 1');
           return true;
         }),
@@ -64,6 +66,7 @@ export function adminCommands(parser: Argv, ctx: CommandContext): Argv {
         const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
         const server = await serve({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, instance: args.instance as string | undefined, tokens, tls, maxStreams: args['max-streams'] as number, onError: (e) => ui().error(e),
           acceptPush: Boolean(args['accept-push']), log: (line) => ui().info(line, 1),
+          policies: configOf(args).policies ?? {}, retentionMs: parseInterval(String(args.retention)),
           // The access log on stderr: every refusal (4xx, 5xx) at -v 1, every request at -v 2.
           onRequest: (r) => ui().log(`${r.client} ${r.method} ${r.path} ${r.status} ${r.ms} ms${r.isAborted ? ' (client went away)' : ''}`, r.status >= 400 ? 1 : 2) });
         // A centre open to other machines serves every site's data: say so when nothing guards it.

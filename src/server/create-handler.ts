@@ -6,6 +6,7 @@ import type { AppManifest } from '../manifest/types.js';
 import { createPushRoutes } from '../push/centre.js';
 import { normalizeDatetime, ValueError } from '../values/values.js';
 import { parseEquals, QueryError } from './query-filter.js';
+import type { Policies } from '../exchange/centre-install.js';
 import { serializeIds, serializeModel, type Equals, type ModifiedAfter } from './serialize.js';
 
 /** What a handler serves. */
@@ -23,7 +24,7 @@ export interface HandlerOptions {
   /** Called on a failure while streaming (headers already sent). */
   onError?: (error: unknown) => void;
   /** `--accept-push`: also take bundles from enrolled sites (DESIGN §9); the pull API stays read-only. */
-  acceptPush?: { lockWaitMs?: number; log?: (line: string) => void };
+  acceptPush?: { lockWaitMs?: number; log?: (line: string) => void; policies?: Policies; retentionMs?: number };
   /** Called once per request when its answer is finished (or the client went away): for the access log. Carries no header, so no token. */
   onRequest?: (request: RequestLog) => void;
 }

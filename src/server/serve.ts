@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { connectExistingDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
+import { CONFLICT_POLICIES, type AppManifest, type ConflictPolicy } from '../manifest/types.js';
 import { ConfigError } from '../errors.js';
 import { createHandler, type HandlerOptions } from './create-handler.js';
 import { ensurePushTables } from '../push/push-tables.js';
@@ -27,9 +28,24 @@ export interface ServeOptions {
   acceptPush?: boolean;
   /** A line per push refusal and per committed bundle. */
   log?: (line: string) => void;
+  /** An exchange centre's conflict policies by model, over the manifest's (the config file's `policies`). */
+  policies?: Readonly<Record<string, string>>;
+  /** An exchange site silent for longer than this (ms) is told to repair (default 90 days). */
+  retentionMs?: number;
   onError?: (error: unknown) => void;
   /** The access log: called once per request (see createHandler). */
   onRequest?: HandlerOptions['onRequest'];
+}
+
+/** The config file's `policies` checked against the manifest: a typo must not pass silently. */
+export function checkPolicies(manifest: AppManifest, policies: Readonly<Record<string, string>>): Map<string, ConflictPolicy> {
+  const out = new Map<string, ConflictPolicy>();
+  for (const [name, policy] of Object.entries(policies)) {
+    if (!manifest.models.has(name)) throw new ConfigError(`policies: app ${manifest.app} has no model "${name}" (models: ${[...manifest.models.keys()].join(', ')})`);
+    if (!(CONFLICT_POLICIES as readonly string[]).includes(policy)) throw new ConfigError(`policies.${name}: "${policy}" is not a conflict policy (${CONFLICT_POLICIES.join(', ')})`);
+    out.set(name, policy as ConflictPolicy);
+  }
+  return out;
 }
 
 /** A running instance. */
@@ -63,7 +79,7 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
   const host = options.host ?? '127.0.0.1';
   const handler = createHandler({
     db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, onRequest: options.onRequest, missing, maxStreams: options.maxStreams,
-    ...(options.acceptPush ? { acceptPush: { log: options.log } } : {}),
+    ...(options.acceptPush ? { acceptPush: { log: options.log, policies: checkPolicies(manifest, options.policies ?? {}), ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}) } } : {}),
   });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
