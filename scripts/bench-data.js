@@ -49,3 +49,25 @@ export async function generate(url, n) {
   return objects;
 }
 
+
+/** Rows of Variable (a simple model: two text fields and last_modified) with ids 1..n, labelled. */
+export function variableRows(n, label) {
+  return Array.from({ length: n }, (_, i) => ({ id: i + 1, descr: `${label} ${i + 1}`, descr_alt: '', last_modified: '2024-01-01 00:00:00' }));
+}
+
+/** The app's tables in a new database at `url` (any dialect), and `n` Variable rows created there, as `generate` loads. */
+export async function generateVariables(url, n, label) {
+  await init({ app: 'hcore', db: url });
+  const db = openDatabase(url);
+  try {
+    await db.knex.transaction(async (trx) => {
+      const rows = variableRows(n, label);
+      for (let i = 0; i < rows.length; i += 500) await insertRows(trx, db.dialect, 'hcore_variable', rows.slice(i, i + 500));
+      // Explicit ids: PostgreSQL's sequence must move past them (as loaddata does), or the next row made there collides.
+      await db.dialect.resetSequence(trx, 'hcore_variable', 'id');
+    });
+  } finally {
+    await db.knex.destroy();
+  }
+  return n;
+}

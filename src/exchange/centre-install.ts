@@ -38,8 +38,10 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   const { trx, dialect, manifest, plan, site, bundle } = options;
   const policyOf = (model: ModelDef) => options.policies?.get(model.name) ?? model.conflictPolicy;
   const homes = await homeNames(trx, manifest, site);
-  const siteClaims = await writeClaims(trx, manifest, plan, site, bundle);
-  // The site's identities of its objects' references: a claimed id is the centre's row.
+  await writeClaims(trx, manifest, plan, site, bundle);
+  // The site's identities of its objects' references: a claimed id is the centre's row (even
+  // one the centre has deleted since: the claim still says whose it was).
+  const siteClaims = new Map([...bundle.claims].map(([name, pairs]) => [name, new Map(pairs)]));
   const siteRef = (target: ModelDef, id: number) => {
     const x = siteClaims.get(target.root)?.get(id);
     return x === undefined ? `s${id}` : `c${x}`;
@@ -171,8 +173,7 @@ function describeHome(home: Home): string {
  * centre's ids; they replace what the centre kept from earlier bundles. A claim on a row
  * that is gone, or that is the site's own, is left out (the object then counts as new).
  */
-async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: readonly ModelDef[], site: SiteRow, bundle: UnpackedBundle): Promise<Map<string, Map<number, number>>> {
-  const out = new Map<string, Map<number, number>>();
+async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: readonly ModelDef[], site: SiteRow, bundle: UnpackedBundle): Promise<void> {
   for (const model of plan) {
     if (model.parent !== undefined || !bundle.claims.has(model.name)) continue;
     const wanted = new Map<number, number>();
@@ -188,9 +189,7 @@ async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: r
     for (let i = 0; i < gone.length; i += 500) await trx(IDMAP_TABLE).where({ original_db_id: site.id, model: model.name }).whereIn('original_id', gone.slice(i, i + 500)).del();
     const fresh = [...wanted].filter(([local, centre]) => kept.get(local) !== centre);
     for (let i = 0; i < fresh.length; i += 200) await trx(IDMAP_TABLE).insert(fresh.slice(i, i + 200).map(([local, centre]) => ({ original_db_id: site.id, model: model.name, original_id: local, local_id: centre })));
-    out.set(model.name, wanted);
   }
-  return out;
 }
 
 /**

@@ -131,6 +131,10 @@ async function withSite(options: ExchangeOptions, fn: (site: Site) => Promise<Ex
     await ensureExchangeTables(db.knex, db.dialect, manifest.registry);
     const known = await findRemote(db.knex, manifest.registry, endpoint.hostname, endpoint.hostname, true);
     const row = known ?? (await db.knex.transaction((trx) => registerRemote(trx, manifest.registry, { hostname: endpoint.hostname, descr: 'exchange centre', isTls: endpoint.isTls })));
+    // One site exchanges with one centre: the same centre under another address would look like
+    // a second one, and each would take the other's rows for the site's own.
+    const other = await db.knex(BASE_TABLE).join(`${manifest.registry} as r`, 'r.id', `${BASE_TABLE}.peer_id`).whereNot(`${BASE_TABLE}.peer_id`, row.id).first('r.hostname');
+    if (other) throw new ConfigError(`${db.display} exchanges with the centre ${String(other.hostname)}; one site exchanges with one centre (a centre that moved keeps its registry row: rename its hostname with the remote commands rather than exchanging under a new address)`);
     const site: Site = { options, manifest, plan, endpoint, client, db, centre: { id: row.id, hostname: endpoint.hostname }, dir, started, emit: options.emit ?? (() => {}) };
     await sendPendingAck(site);
     return await fn(site);
