@@ -46,6 +46,9 @@ export interface ExchangeResult {
   writtenAtCentre: number;
   conflicts: number;
   rejected: number;
+  /** The bundles sent: how many, and the largest one's bytes. */
+  bundles: number;
+  largestBundle: number;
   /** Objects the centre's feed held, rows written here, deletes applied, rows held back. */
   received: number;
   written: number;
@@ -130,11 +133,11 @@ async function withSite(options: ExchangeOptions, fn: (site: Site) => Promise<Ex
     await ensureSchema(db.knex, db.dialect, manifest, 'add-tags');
     await ensureExchangeTables(db.knex, db.dialect, manifest.registry);
     const known = await findRemote(db.knex, manifest.registry, endpoint.hostname, endpoint.hostname, true);
-    const row = known ?? (await db.knex.transaction((trx) => registerRemote(trx, manifest.registry, { hostname: endpoint.hostname, descr: 'exchange centre', isTls: endpoint.isTls })));
     // One site exchanges with one centre: the same centre under another address would look like
     // a second one, and each would take the other's rows for the site's own.
-    const other = await db.knex(BASE_TABLE).join(`${manifest.registry} as r`, 'r.id', `${BASE_TABLE}.peer_id`).whereNot(`${BASE_TABLE}.peer_id`, row.id).first('r.hostname');
-    if (other) throw new ConfigError(`${db.display} exchanges with the centre ${String(other.hostname)}; one site exchanges with one centre (a centre that moved keeps its registry row: rename its hostname with the remote commands rather than exchanging under a new address)`);
+    const other = await db.knex(BASE_TABLE).join(`${manifest.registry} as r`, 'r.id', `${BASE_TABLE}.peer_id`).modify((q) => { if (known) q.whereNot(`${BASE_TABLE}.peer_id`, known.id); }).first('r.hostname');
+    if (other) throw new ConfigError(`${db.display} exchanges with the centre ${String(other.hostname)}; one site exchanges with one centre (a centre that moved keeps its registry row: change its hostname there rather than exchanging under a new address)`);
+    const row = known ?? (await db.knex.transaction((trx) => registerRemote(trx, manifest.registry, { hostname: endpoint.hostname, descr: 'exchange centre', isTls: endpoint.isTls })));
     const site: Site = { options, manifest, plan, endpoint, client, db, centre: { id: row.id, hostname: endpoint.hostname }, dir, started, emit: options.emit ?? (() => {}) };
     await sendPendingAck(site);
     return await fn(site);
@@ -215,6 +218,7 @@ function result(site: Site, pushed: PushResult, feed: FeedResult): ExchangeResul
   return {
     status: 'success', centre: site.endpoint.hostname,
     sent: pushed.objects + sum((a) => a.deleted ?? 0), writtenAtCentre: pushed.written, conflicts: sum((a) => a.conflicts ?? 0), rejected: pushed.rejected,
+    bundles: pushed.bundleBytes.length, largestBundle: Math.max(0, ...pushed.bundleBytes),
     received: feed.objects, written: feed.written, deleted: feed.deleted, held: feed.held,
     durationMs: Date.now() - site.started,
   };

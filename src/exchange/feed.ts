@@ -6,6 +6,7 @@ import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { serializeModel } from '../server/serialize.js';
 import { siteClock, type BundleHeader, type BundleLine } from '../push/bundle.js';
 import type { SiteRow } from '../push/sites.js';
+import { SITE_TABLE } from '../push/push-tables.js';
 import { dropBase, loadBase, writeBase } from './base.js';
 import { BASE_TABLE, CONFLICT_TABLE } from './exchange-tables.js';
 import { parseRef, PeerTags, versionOf } from './version.js';
@@ -71,6 +72,7 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
     entry(name).deleted.push(id);
   }
   await knex.transaction(async (trx) => {
+    await touchContact(trx, site);
     for (const [name, { taken, deleted }] of byModel) {
       const model = manifest.models.get(name)!;
       await writeBase(trx, dialect, site.id, model, taken);
@@ -82,7 +84,15 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
 
 /** `repair`: forget what the centre believes the site holds, so the next feed is whole. */
 export async function resetSiteBase(knex: Knex, site: SiteRow): Promise<number> {
-  return knex(BASE_TABLE).where({ peer_id: site.id }).del();
+  return knex.transaction(async (trx) => {
+    await touchContact(trx, site);
+    return Number(await trx(BASE_TABLE).where({ peer_id: site.id }).del());
+  });
+}
+
+/** The centre's clock of a site's last contact (a commit, a feed ack, a repair): what retention measures. */
+export async function touchContact(knex: Knex | Knex.Transaction, site: SiteRow): Promise<void> {
+  await knex(SITE_TABLE).where({ id: site.id }).update({ last_contact: new Date().toISOString() });
 }
 
 /** A centre's tags seen from one site: rows tagged with the site are its own. */

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
@@ -60,6 +62,35 @@ export async function* siteChanges(knex: Knex | Knex.Transaction, dialect: Diale
 }
 
 /**
+ * Name the bundle that carries each version sent: by the objects each bundle holds (a model
+ * split across bundles has its versions in several), and a model's deletes with its last bundle.
+ */
+async function recordBundles(knex: Knex, centreId: number, bundles: readonly CutBundle[]): Promise<void> {
+  for (const bundle of bundles) {
+    const byModel = await objectsOf(bundle.file);
+    for (const [model, pks] of byModel) {
+      for (let i = 0; i < pks.length; i += 500) await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '', model }).whereIn('row_id', pks.slice(i, i + 500)).update({ bundle_id: bundle.header.id });
+    }
+  }
+  const last = new Map<string, string>();
+  for (const bundle of bundles) for (const model of bundle.header.models) last.set(model, bundle.header.id);
+  for (const [model, id] of last) await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '', model }).update({ bundle_id: id });
+}
+
+/** The pks of the objects in a bundle file, per model (read line by line). */
+async function objectsOf(file: string): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  let model = '';
+  for await (const text of createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity })) {
+    if (text.startsWith('{"section":')) {
+      model = String((JSON.parse(text) as { section: string }).section);
+      if (!out.has(model)) out.set(model, []);
+    } else if (text.startsWith('{"model":')) out.get(model)?.push(Number((JSON.parse(text) as { pk: number }).pk));
+  }
+  return out;
+}
+
+/**
  * An exchange's cut (the site's side of DESIGN §10): per model its claims (the site's ids of
  * rows whose home is the centre, with the centre's ids), its changed objects each with its
  * base, its deletes. Each version sent is recorded in the sent table, to become the base once
@@ -85,8 +116,8 @@ export function exchangeCut(centreId: number): (options: CutOptions) => Promise<
         if (deletes.length > 0) yield { text: JSON.stringify({ deleted: deletes }), isObject: false };
       }
     };
-    const bundles = await cutBundles({ ...options, lines, exchange: true, full: false, prune: false, base: {} });
-    for (const bundle of bundles) await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '' }).whereIn('model', bundle.header.models).update({ bundle_id: bundle.header.id });
+    const bundles = await cutBundles({ ...options, lines, exchange: true, splitModels: true, full: false, prune: false, base: {} });
+    await recordBundles(knex, centreId, bundles);
     return bundles;
   };
 }

@@ -79,6 +79,11 @@ export interface CutOptions {
   /** A model's section, its section line first (default: a push's, by watermark: {@link pushLines}). */
   lines?: (model: ModelDef) => AsyncIterable<BundleLine>;
   exchange?: boolean;
+  /**
+   * With `maxBytes`: also split a model's objects across bundles (an exchange, whose changes
+   * are found by version; a push may not, since each bundle moves its models' watermarks).
+   */
+  splitModels?: boolean;
 }
 
 /** One model group's sections, cut to a file of their own before bundles are assembled. */
@@ -94,9 +99,14 @@ interface Part { file: string; bytes: number; objects: number; models: string[] 
  */
 export async function cutBundles(options: CutOptions): Promise<CutBundle[]> {
   const clock = siteClock();
+  // Room for the header line each bundle opens with (as long as it can get: every model named).
+  if (options.maxBytes !== undefined) {
+    const widest: BundleHeader = { format: 'remotesyncdb-bundle', version: 1, id: randomUUID(), app: options.manifest.app, siteClock: clock, base: options.base, models: options.plan.map((m) => m.name), prune: options.prune, full: options.full, exchange: true };
+    options = { ...options, maxBytes: Math.max(1, options.maxBytes - Buffer.byteLength(`${JSON.stringify(widest)}\n`)) };
+  }
   const groups = options.maxBytes === undefined ? [options.plan] : splitPoints(options.plan);
   const parts: Part[] = [];
-  for (const [i, group] of groups.entries()) parts.push(await cutPart(options, group, `${options.file}.part${i}`));
+  for (const [i, group] of groups.entries()) parts.push(...(await cutPart(options, group, `${options.file}.part${i}`)));
   // Consecutive groups travel together while they fit.
   const bundles: Part[][] = [];
   for (const part of parts) {
@@ -139,24 +149,52 @@ export function splitPoints(plan: readonly ModelDef[]): ModelDef[][] {
   return groups;
 }
 
-async function cutPart(options: CutOptions, models: readonly ModelDef[], file: string): Promise<Part> {
+/**
+ * Cut a group's sections to a part file. With `splitModels` and `maxBytes`, a group of one
+ * model that refers to no row of its own model is cut into several parts of about `maxBytes`,
+ * each opening with the model's section lines again (its pk list, its claims): every part then
+ * installs on its own, since its objects refer only to earlier models.
+ */
+async function cutPart(options: CutOptions, models: readonly ModelDef[], file: string): Promise<Part[]> {
   await mkdir(path.dirname(file), { recursive: true });
-  const out = createWriteStream(file);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let objects = 0;
+  const parts: Part[] = [];
+  const lines = options.lines ?? ((model: ModelDef) => pushLines(options, model));
+  const refersToItself = (m: ModelDef) => m.fks.some((fk) => fk.to === m.name) || m.m2m.some((x) => x.to === m.name) || m.parent !== undefined;
+  const isSplittable = options.splitModels === true && options.maxBytes !== undefined && models.length === 1 && !refersToItself(models[0]);
+  let out = createWriteStream(file);
+  let current: Part = { file, bytes: 0, objects: 0, models: models.map((m) => m.name) };
+  const close = () => new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  const put = async (text: string) => {
+    const buffer = Buffer.from(text, 'utf8');
+    if (!out.write(buffer)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    current.bytes += buffer.length;
+  };
   try {
-    const lines = options.lines ?? ((model: ModelDef) => pushLines(options, model));
     for (const model of models) {
+      const opening: string[] = [];
+      let isOpening = true;
       for await (const line of lines(model)) {
-        bytes += await write(out, hash, `${line.text}\n`);
-        if (line.isObject) objects++;
+        if (!line.isObject && isOpening) opening.push(line.text);
+        if (line.isObject) {
+          isOpening = false;
+          if (isSplittable && current.objects > 0 && current.bytes + line.text.length > options.maxBytes!) {
+            await close();
+            parts.push(current);
+            const next = `${file}.${parts.length}`;
+            out = createWriteStream(next);
+            current = { file: next, bytes: 0, objects: 0, models: models.map((m) => m.name) };
+            for (const text of opening) await put(`${text}\n`);
+          }
+          current.objects++;
+        }
+        await put(`${line.text}\n`);
       }
     }
   } finally {
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await close();
   }
-  return { file, bytes, objects, models: models.map((m) => m.name) };
+  parts.push(current);
+  return parts;
 }
 
 /** A push's section of a model: its full pk list, then every object changed since the centre's watermark. */

@@ -12,7 +12,7 @@ import { setLastSync } from '../sync/registry.js';
 import { recordRun, totals } from '../sync/report.js';
 import { isIncremental, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
 import type { BundleHeader, UnpackedBundle } from './bundle.js';
-import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
+import { BUNDLE_TABLE, CHUNK_TABLE, SITE_TABLE } from './push-tables.js';
 import type { SiteRow } from './sites.js';
 
 /** The centre's answer to a committed bundle; the site forgets the bundle only on one naming its id and sha256. */
@@ -59,11 +59,12 @@ export class RepairNeededError extends RemoteSyncError {
  * which starts it again from the centre's state; a site after a repair holds none.
  */
 async function checkRetention(trx: Knex.Transaction, site: SiteRow, retentionMs: number | undefined): Promise<void> {
-  if (retentionMs === undefined) return;
-  const last = await trx(BUNDLE_TABLE).where({ site_id: site.id, status: 'committed' }).max('committed as at').first();
-  if (!last?.at || Date.now() - Date.parse(String(last.at)) <= retentionMs) return;
+  const last = (await trx(SITE_TABLE).where({ id: site.id }).first('last_contact'))?.last_contact as string | null | undefined;
+  await trx(SITE_TABLE).where({ id: site.id }).update({ last_contact: new Date().toISOString() });
+  if (retentionMs === undefined || !last || Date.now() - Date.parse(last) <= retentionMs) return;
   if (!(await trx(BASE_TABLE).where({ peer_id: site.id }).first('row_id'))) return;
-  throw new RepairNeededError(`site ${site.name} last exchanged on ${String(last.at)}, longer ago than this centre's retention (${Math.round(retentionMs / 86_400_000)} days): run remotesyncdb repair --with <this centre> at the site`);
+  const span = retentionMs >= 86_400_000 ? `${Math.round(retentionMs / 86_400_000)} days` : `${Math.round(retentionMs / 1000)} s`;
+  throw new RepairNeededError(`site ${site.name} last exchanged on ${last}, longer ago than this centre's retention (${span}): run remotesyncdb repair --with <this centre> at the site`);
 }
 
 /** How many committed bundles (ids and acks) the centre keeps per site. */

@@ -22,8 +22,11 @@ export async function ensurePushTables(knex: Knex | Knex.Transaction, dialect: D
       t.string('enrol_expires', 32).nullable();
       t.boolean('is_enabled').notNullable().defaultTo(true);
       t.string('created', 32).notNullable();
+      t.string('last_contact', 32).nullable();
     });
   }
+  // The centre's clock at a site's last commit, feed ack or repair (DESIGN §10's retention).
+  if (!(await knex.schema.hasColumn(SITE_TABLE, 'last_contact'))) await knex.schema.alterTable(SITE_TABLE, (t) => t.string('last_contact', 32).nullable());
   if (!(await knex.schema.hasTable(BUNDLE_TABLE))) {
     await knex.schema.createTable(BUNDLE_TABLE, (t) => {
       dialect.tableOptions(t);

@@ -63,6 +63,8 @@ export interface PushResult {
   acks: BundleAck[];
   /** Every bundle the centre is known to have committed, with an ack or, an ack lost, by its state. */
   committed: string[];
+  /** The size of each bundle this push committed, in order. */
+  bundleBytes: number[];
   /** Objects the bundles held, rows written at the centre, objects rejected there. */
   objects: number;
   written: number;
@@ -101,6 +103,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
   });
   const acks: BundleAck[] = [];
   const committed: string[] = [];
+  const bundleBytes: number[] = [];
   let bytes = 0;
   let bytesSent = 0;
   let resumed = false;
@@ -146,6 +149,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         if (outcome.ack) {
           acks.push(outcome.ack);
           committed.push(bundle.id);
+          bundleBytes.push(bundle.bytes);
           bytes += bundle.bytes;
           await keep(dir, queue.splice(0, 1), queue);
         } else refusal = outcome.refusal;
@@ -157,7 +161,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         // What the centre would not take, with its reasons, where the site's operator looks.
         const rejects = acks.flatMap((a) => a.rejects.map((r) => ({ model: r.model, pk: typeof r.pk === 'number' ? r.pk : null, reason: r.reason })));
         await writeRejects(dir, `centre ${endpoint.hostname}`, rejects);
-        return { status: 'success', centre: endpoint.hostname, ack, acks, committed, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
+        return { status: 'success', centre: endpoint.hostname, ack, acks, committed, bundleBytes, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
       }
       // Refused as cut from an old state (another bundle committed first): cut again.
       await keep(dir, queue.splice(0), queue);
