@@ -28,6 +28,8 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
     if (args.json) io.stdout.write(`${JSON.stringify(value)}\n`);
     else kit.renderer().info(text, 0);
   };
+  /** Data (a list, a conflict) goes to stdout as it is, for a pipe or a file: no log prefix. */
+  const data = (args: Args, value: unknown, text: string) => io.stdout.write(`${args.json ? JSON.stringify(value) : text}\n`);
   const siteOptions = (y: Argv) =>
     common(y)
       .option('with', { type: 'string', demandOption: true, describe: 'The centre: https://host[:port] or host:port (serve --accept-push)' })
@@ -98,11 +100,11 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
             .option('json', { type: 'boolean', describe: 'As JSON' }),
           run(async (args) => {
             const found = await listConflicts({ db: dbOf(args), app: appOf(args), ...(args.site ? { site: String(args.site) } : {}), ...(args.open ? { status: 'open' } : {}) });
-            print(args, found, found.length === 0 ? 'No conflicts.' : found.map(conflictLine).join('\n'));
+            data(args, found, found.length === 0 ? 'No conflicts.' : found.map(conflictLine).join('\n'));
           }))
         .command('show <id>', 'A conflict: the base, both versions, the policy and the decision', (z) => common(z).positional('id', { type: 'number' }).option('json', { type: 'boolean', describe: 'As JSON' }), run(async (args) => {
           const c = await showConflict({ db: dbOf(args), app: appOf(args), id: Number(args.id) });
-          print(args, c, JSON.stringify(c, null, 2));
+          data(args, c, JSON.stringify(c, null, 2));
         }))
         .command('resolve <id>', 'Keep one version: it is written at the centre and flows to every site like an edit', (z) =>
           common(z)

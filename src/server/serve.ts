@@ -58,6 +58,8 @@ export interface ServeResult {
 /** Serve a database as a remote instance until `close()`. */
 export async function serve(options: ServeOptions): Promise<ServeResult> {
   const manifest = loadManifest(options.app);
+  // Checked before the database is opened: a typo in the config file must not leave a pool open.
+  const policies = checkPolicies(manifest, options.policies ?? {});
   const db = await connectExistingDatabase(options.db);
   // Read-only: serve never creates or alters anything, unless it is a centre that takes pushes.
   // A model whose table is missing answers 404.
@@ -79,7 +81,7 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
   const host = options.host ?? '127.0.0.1';
   const handler = createHandler({
     db, manifest, instance: options.instance ?? os.hostname(), tokens: options.tokens, onError: options.onError, onRequest: options.onRequest, missing, maxStreams: options.maxStreams,
-    ...(options.acceptPush ? { acceptPush: { log: options.log, policies: checkPolicies(manifest, options.policies ?? {}), ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}) } } : {}),
+    ...(options.acceptPush ? { acceptPush: { log: options.log, policies, ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}) } } : {}),
   });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
