@@ -108,6 +108,36 @@ describe.each(dialects)('exchange with a centre on %s', (dialect) => {
     expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0, conflicts: 0 });
   });
 
+  it('m2m links travel both ways, through the rows identities (a site link to its own row included)', async () => {
+    const table = 'hcore_unitofmeasurement_variables';
+    const siteVariable = await withDb(site.url, async (db) => {
+      await db.knex('hcore_variable').insert({ descr: 'site variable for a unit', descr_alt: '', last_modified: nowDatetime() });
+      const v = await db.knex('hcore_variable').where({ descr: 'site variable for a unit' }).first();
+      const unit = await db.knex('hcore_unitofmeasurement').where({ original_id: 1 }).first();
+      await db.knex(table).insert({ unitofmeasurement_id: unit.id, variable_id: v.id });
+      await db.knex('hcore_unitofmeasurement').where({ id: unit.id }).update({ last_modified: nowDatetime() });
+      return v.id as number;
+    });
+    expect((await run()).conflicts).toBe(0);
+    const links = await withDb(centre.url, async (db) => {
+      const v = await db.knex('hcore_variable').where({ descr: 'site variable for a unit' }).first();
+      expect(v.original_id).toBe(siteVariable);
+      const rows = await db.knex(table).where({ unitofmeasurement_id: 1 }).orderBy('variable_id');
+      expect(rows.map((r) => r.variable_id)).toContain(v.id);
+      // The centre drops one of the unit's other links.
+      const drop = rows.find((r) => r.variable_id !== v.id);
+      await db.knex(table).where({ unitofmeasurement_id: 1, variable_id: drop.variable_id }).del();
+      await db.knex('hcore_unitofmeasurement').where({ id: 1 }).update({ last_modified: nowDatetime() });
+      return rows.length - 1;
+    });
+    expect((await run()).written).toBe(1);
+    await withDb(site.url, async (db) => {
+      const unit = await db.knex('hcore_unitofmeasurement').where({ original_id: 1 }).first();
+      expect(await db.knex(table).where({ unitofmeasurement_id: unit.id })).toHaveLength(links);
+    });
+    expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0 });
+  });
+
   it('deletes travel both ways', async () => {
     await withDb(site.url, async (db) => {
       const v = await db.knex('hcore_variable').where({ descr: 'Νέα μεταβλητή' }).first();
