@@ -31,20 +31,19 @@ export interface CentreRef { id: number; hostname: string }
 
 /**
  * Apply the centre's feed at the site in ONE transaction under the sync lock (DESIGN §10):
- * move the versions of acknowledged bundles to the base; record the centre's claims on the
+ * record the centre's claims on the
  * site's own rows (so a row of the site's comes back onto itself, never as a twin); install the
  * feed with the one install engine (origin = the centre, natural keys off), taking a row only
  * where the site did not change it since the centre knew it (`repair`: always); apply the
  * deletes the same way; record the new base and the ack to send, and commit.
  */
-export async function applyFeed(options: { db: Database; manifest: AppManifest; plan: readonly ModelDef[]; centre: CentreRef; feed: UnpackedBundle; committed: readonly string[]; rejects: ReadonlyArray<{ model: string; pk: unknown }>; repair?: boolean; lockWaitMs?: number }): Promise<FeedResult> {
+export async function applyFeed(options: { db: Database; manifest: AppManifest; plan: readonly ModelDef[]; centre: CentreRef; feed: UnpackedBundle; repair?: boolean; lockWaitMs?: number }): Promise<FeedResult> {
   const { db, manifest, plan, centre, feed } = options;
   const { dialect } = db;
   const lockKey = `sync:${manifest.app}`;
   const trx = await db.knex.transaction(dialect.transactionConfig);
   try {
     if (!(await dialect.tryLock(trx, lockKey, options.lockWaitMs ?? 30_000))) throw new LockError(`another sync or exchange is writing ${db.display}; try again when it has finished`);
-    await moveSent(trx, dialect, options.centre.id, options.committed, options.rejects, manifest);
     await writeClaims(trx, manifest, plan, centre.id, feed);
     const tags = new PeerTags(trx, manifest, centre.id, 'site');
     await tags.load(manifest.models.values());
@@ -122,44 +121,12 @@ export async function applyFeed(options: { db: Database; manifest: AppManifest; 
 
 async function* emptyBatches(): AsyncGenerator<unknown[]> {}
 
-/**
- * The versions sent in bundles the centre committed become the base (a rejected object's
- * does not: it is sent again); versions of bundles that will never be committed are dropped.
- */
-async function moveSent(trx: Knex.Transaction, dialect: DialectAdapter, centreId: number, committed: readonly string[], rejects: ReadonlyArray<{ model: string; pk: unknown }>, manifest: AppManifest): Promise<void> {
-  const rejected = new Set(rejects.map((r) => `${r.model}:${String(r.pk)}`));
-  for (const bundleId of committed) {
-    const rows = await trx(SENT_TABLE).where({ peer_id: centreId, bundle_id: bundleId }).orderBy('id');
-    const byModel = new Map<string, { put: Map<number, BaseRow>; drop: Set<number> }>();
-    for (const r of rows) {
-      if (rejected.has(`${String(r.model)}:${String(r.row_id)}`)) continue;
-      if (!byModel.has(r.model)) byModel.set(r.model, { put: new Map(), drop: new Set() });
-      const m = byModel.get(r.model)!;
-      const id = Number(r.row_id);
-      if (r.hash === null) {
-        m.drop.add(id);
-        m.put.delete(id);
-      } else {
-        m.put.set(id, { rowId: id, ref: String(r.ref), hash: String(r.hash), fields: JSON.parse(String(r.fields)) });
-        m.drop.delete(id);
-      }
-    }
-    for (const [name, { put, drop }] of byModel) {
-      const model = manifest.models.get(name);
-      if (!model) continue;
-      await writeBase(trx, dialect, centreId, model, [...put.values()]);
-      await dropBase(trx, centreId, model, [...drop]);
-    }
-  }
-  await trx(SENT_TABLE).where({ peer_id: centreId }).whereNot({ bundle_id: 'ack' }).whereIn('bundle_id', committed.length > 0 ? [...committed] : ['-']).del();
-}
-
 /** Claims: the centre's ids of the site's own rows. A row the centre re-homed to the site loses its tags. */
 async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: readonly ModelDef[], centreId: number, feed: UnpackedBundle): Promise<void> {
   for (const model of plan) {
-    if (model.parent !== undefined || !feed.claims.has(model.name)) continue;
+    if (model.parent !== undefined) continue;
     const wanted = new Map<number, number>();
-    const pairs = feed.claims.get(model.name)!;
+    const pairs = feed.claims.get(model.name) ?? [];
     for (let i = 0; i < pairs.length; i += 500) {
       const slice = pairs.slice(i, i + 500);
       const rows = await trx(model.table).select(model.pk, ORIGINAL_DB).whereIn(model.pk, slice.map((p) => p[1]));
@@ -183,14 +150,16 @@ async function applyCentreDeletes(trx: Knex.Transaction, dialect: DialectAdapter
   let deleted = 0;
   for (const model of [...plan].reverse()) {
     const wanted = new Map<number, number>();
-    for (const { pk } of feed.deleted.get(model.name) ?? []) {
-      const local = idMaps.lookup(model, pk);
+    for (const { pk, ref } of feed.deleted.get(model.name) ?? []) {
+      // A row of the site's own that the centre deleted: named by its pk here.
+      const own = typeof ref === 'string' && /^s\d+$/.test(ref) ? Number(ref.slice(1)) : undefined;
+      const local = idMaps.lookup(model, pk) ?? (own !== undefined && (await trx(model.table).where(model.pk, own).first(model.pk)) ? own : undefined);
       if (local === undefined) ack.deleted.push([model.name, pk]);
       else wanted.set(local, pk);
     }
     if (repair) {
       const root = manifest.models.get(model.root)!;
-      const inFeed = new Set(feedPks.get(model.name) ?? []);
+      const inFeed = new Set([...(feedPks.get(model.name) ?? []), ...(feed.held.get(model.name) ?? [])]);
       let query = trx(model.table).select(`${model.table}.${model.pk} as id`, `${root.table}.${ORIGINAL_ID} as original`);
       if (model.parent !== undefined) query = query.join(root.table, `${root.table}.${root.pk}`, `${model.table}.${model.pk}`);
       for (const r of await query.where(`${root.table}.${ORIGINAL_DB}`, centre.id)) if (!inFeed.has(Number(r.original))) wanted.set(Number(r.id), Number(r.original));
@@ -208,7 +177,12 @@ async function applyCentreDeletes(trx: Knex.Transaction, dialect: DialectAdapter
       }
       const blocked = await deleteRow(trx, manifest, model, local);
       if (blocked) {
-        held.push({ model: model.name, id: local, reason: `deleted at the centre, but it cannot go here: ${blocked}` });
+        // Still needed here: the row becomes the site's own (untagged) and goes up again as new.
+        const root = manifest.models.get(model.root)!;
+        await trx(root.table).where(root.pk, local).update({ [ORIGINAL_DB]: null, [ORIGINAL_ID]: null });
+        for (const level of manifest.models.values()) if (level.root === model.root) await dropBase(trx, centre.id, level, [local]);
+        held.push({ model: model.name, id: local, reason: `deleted at the centre, but it cannot go here (${blocked}): kept as this site's own row` });
+        (ack.refused ??= []).push([model.name, pk, blocked]);
         continue;
       }
       deleted++;

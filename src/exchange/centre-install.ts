@@ -16,7 +16,7 @@ import { threeWay, type Home, type Outcome } from './policy.js';
 import { PeerTags, versionOf, type Canon, type Version } from './version.js';
 
 /** A conflict as recorded at the centre. */
-interface ConflictRecord { model: string; rowId: number | null; ref: string; home: string; policy: ConflictPolicy; base: Canon | null; site: Canon | null; centre: Canon | null; outcome: Outcome }
+interface ConflictRecord { model: string; sitePk?: number; rowId: number | null; ref: string; home: string; policy: ConflictPolicy; base: Canon | null; site: Canon | null; centre: Canon | null; outcome: Outcome }
 
 /** What the centre made of one changed object before the install writes it. */
 type Plan = { kind: 'take' } | { kind: 'keep' } | { kind: 'merge'; keep: string[] };
@@ -41,7 +41,13 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   await writeClaims(trx, manifest, plan, site, bundle);
   // The site's identities of its objects' references: a claimed id is the centre's row (even
   // one the centre has deleted since: the claim still says whose it was).
-  const siteClaims = new Map([...bundle.claims].map(([name, pairs]) => [name, new Map(pairs)]));
+  // A bundle of a split cut carries the claims of its own models only: the others' are those kept.
+  const siteClaims = new Map<string, Map<number, number>>();
+  for (const r of await trx(IDMAP_TABLE).select('model', 'original_id', 'local_id').where({ original_db_id: site.id })) {
+    if (!siteClaims.has(r.model)) siteClaims.set(r.model, new Map());
+    siteClaims.get(r.model)!.set(Number(r.original_id), Number(r.local_id));
+  }
+  for (const [name, pairs] of bundle.claims) siteClaims.set(name, new Map(pairs));
   const siteRef = (target: ModelDef, id: number) => {
     const x = siteClaims.get(target.root)?.get(id);
     return x === undefined ? `s${id}` : `c${x}`;
@@ -80,7 +86,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
           if (base !== null) {
             const home: Home = ref.startsWith('s') ? { kind: 'site' } : { kind: 'centre' };
             const outcome = threeWay(policyOf(model), home, base, incoming, null);
-            conflicts.push({ model: model.name, rowId: null, ref, home: describeHome(home), policy: policyOf(model), base: base.fields, site: incoming.fields, centre: null, outcome });
+            conflicts.push({ model: model.name, sitePk: pk, rowId: null, ref, home: describeHome(home), policy: policyOf(model), base: base.fields, site: incoming.fields, centre: null, outcome });
             if (outcome.decision !== 'site') {
               drop.add(pk);
               continue;
@@ -124,6 +130,8 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
       if (rowId !== undefined) rows.push({ rowId, ref: h.ref, hash: h.hash });
     }
     await writeBase(trx, dialect, site.id, model, rows);
+    // A row the centre had deleted and the site's version brought back: its new id.
+    for (const c of conflicts) if (c.model === model.name && c.rowId === null && c.sitePk !== undefined && !rejected.has(`${model.name}:${c.sitePk}`)) c.rowId = after.lookup(model, c.sitePk) ?? null;
   }
 
   const deletedRows = await applySiteDeletes(trx, dialect, manifest, plan, site, bundle, tags, homes, policyOf, conflicts);
@@ -175,9 +183,9 @@ function describeHome(home: Home): string {
  */
 async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: readonly ModelDef[], site: SiteRow, bundle: UnpackedBundle): Promise<void> {
   for (const model of plan) {
-    if (model.parent !== undefined || !bundle.claims.has(model.name)) continue;
+    if (model.parent !== undefined || !bundle.fetched.models[model.name]) continue;
     const wanted = new Map<number, number>();
-    const pairs = bundle.claims.get(model.name)!;
+    const pairs = bundle.claims.get(model.name) ?? [];
     for (let i = 0; i < pairs.length; i += 500) {
       const slice = pairs.slice(i, i + 500);
       const rows = await trx(model.table).select(model.pk, ORIGINAL_DB).whereIn(model.pk, slice.map((p) => p[1]));
@@ -241,6 +249,10 @@ async function recordConflicts(trx: Knex.Transaction, site: SiteRow, conflicts: 
   const created = new Date().toISOString();
   const json = (v: Canon | null) => (v === null ? null : JSON.stringify(v));
   for (const c of conflicts) {
+    const record = { site_id: site.id, model: c.model, ref: c.ref, site_version: json(c.site), centre_version: json(c.centre) };
+    // The same conflict met again (a bundle cut again after a lost answer, a repair's re-push): one record.
+    const seen = await trx(CONFLICT_TABLE).where({ site_id: site.id, model: c.model, ref: c.ref }).whereNot({ status: 'resolved' }).select('site_version', 'centre_version');
+    if (seen.some((r) => r.site_version === record.site_version && r.centre_version === record.centre_version)) continue;
     await trx(CONFLICT_TABLE).insert({
       site_id: site.id, model: c.model, row_id: c.rowId, ref: c.ref, home: c.home, policy: c.policy,
       base: json(c.base), site_version: json(c.site), centre_version: json(c.centre),

@@ -17,7 +17,7 @@ import { applyFeed, type CentreRef, type FeedResult } from './apply-feed.js';
 import { BASE_TABLE, ensureExchangeTables, SENT_TABLE } from './exchange-tables.js';
 import type { FeedAck } from './feed.js';
 import { siteChanges } from './site-cut.js';
-import { exchangeCut } from './site-cut.js';
+import { exchangeCut, markCommitted } from './site-cut.js';
 import { PeerTags } from './version.js';
 
 /** Options of `remotesyncdb exchange` and `repair` (run at the site). */
@@ -154,7 +154,7 @@ async function pushChanges(site: Site): Promise<PushResult> {
     return await push({
       to: options.with, app: options.app, ...(options.db ? { db: options.db } : {}), exclude: options.exclude ?? [], token: options.token,
       ...(options.http ? { http: options.http } : {}), ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}), ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
-      dir: path.join(site.dir, 'push'), cut: exchangeCut(site.centre.id),
+      dir: path.join(site.dir, 'push'), cut: exchangeCut(site.centre.id), onCommitted: (ack) => markCommitted(site.db.knex, site.db.dialect, site.manifest, site.centre.id, ack),
       emit: (e) => { if (e.type === 'phase') site.emit(e.message); },
     });
   } catch (error) {
@@ -170,7 +170,8 @@ async function receiveFeed(site: Site, pushed: PushResult | undefined, isRepair:
   const file = path.join(site.dir, 'feed.jsonl');
   const stage = path.join(site.dir, 'feed');
   await rm(stage, { recursive: true, force: true });
-  const answer = await centreRequest(endpoint, 'GET', '/api/exchange/feed', client, undefined, { accept: 'application/x-ndjson' }, file);
+  const excluded = [...manifest.models.values()].filter((m) => !m.isPrivate && !site.plan.includes(m)).map((m) => m.name);
+  const answer = await centreRequest(endpoint, 'GET', `/api/exchange/feed${excluded.length > 0 ? `?exclude=${excluded.join(',')}` : ''}`, client, undefined, { accept: 'application/x-ndjson' }, file);
   if (answer.status === 404) throw new ConfigError(`${endpoint.hostname} takes no exchanges (GET /api/exchange/feed answered 404): is it a centre, started with serve --accept-push?`, { meta: { remote: endpoint.hostname } });
   if (answer.status !== 200) throw new PushRefusedError(`Centre ${endpoint.hostname}: GET /api/exchange/feed answered ${answer.status}: ${String(answer.body.error ?? '')}`);
   try {
@@ -179,7 +180,7 @@ async function receiveFeed(site: Site, pushed: PushResult | undefined, isRepair:
     site.emit(`Applying the feed to ${site.db.display}`);
     const applied = await applyFeed({
       db: site.db, manifest, plan: site.plan.filter((m) => feed.header.models.includes(m.name)), centre: site.centre, feed,
-      committed: pushed?.committed ?? [], rejects: (pushed?.acks ?? []).flatMap((a) => a.rejects), repair: isRepair,
+      repair: isRepair,
     });
     await sendPendingAck(site);
     return applied;

@@ -31,10 +31,13 @@ export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: 
   yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
   if (model.parent === undefined) {
     const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, site.id).orderBy(model.pk);
-    for (let i = 0; i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
+    // Always a claims line, even empty: the site replaces its claims with it (a stale claim must go).
+    for (let i = 0; i === 0 || i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
   }
   const agreed = await loadBase(knex, site.id, model);
   const held = new Set((await knex(CONFLICT_TABLE).select('row_id').where({ site_id: site.id, model: model.name, status: 'open' }).whereNotNull('row_id')).map((r) => Number(r.row_id)));
+  // Rows held for this site (a manual conflict): named, so that a repair keeps them.
+  if (held.size > 0) yield { text: JSON.stringify({ held: [...held] }), isObject: false };
   const seen = new Set<number>();
   for await (const object of serializeModel(knex, dialect, manifest, model)) {
     seen.add(object.pk);
@@ -44,7 +47,7 @@ export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: 
     yield { text: JSON.stringify({ ...object, hash: version.hash }), isObject: true };
   }
   const gone = [...agreed.keys()].filter((id) => !seen.has(id) && !held.has(id));
-  for (let i = 0; i < gone.length; i += PER_LINE) yield { text: JSON.stringify({ deleted: gone.slice(i, i + PER_LINE).map((pk) => ({ pk })) }), isObject: false };
+  for (let i = 0; i < gone.length; i += PER_LINE) yield { text: JSON.stringify({ deleted: gone.slice(i, i + PER_LINE).map((pk) => ({ pk, ref: agreed.get(pk)!.ref })) }), isObject: false };
 }
 
 /** What a site says it did with a feed: rows taken (with the version it now holds) and deletes applied. */
@@ -52,6 +55,8 @@ export interface FeedAck {
   feed: string;
   taken: Array<[model: string, id: number, ref: string, hash: string]>;
   deleted: Array<[model: string, id: number]>;
+  /** Deletes the site could not apply (another of its rows still needs the row): it keeps the row as its own. */
+  refused?: Array<[model: string, id: number, reason: string]>;
 }
 
 /** Record at the centre what a site holds after applying a feed (idempotent: an ack sent twice writes the same). */
@@ -71,6 +76,7 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
     if (!Number.isSafeInteger(id)) throw new Error(`the ack's delete of ${name} ${String(id)} has no id`);
     entry(name).deleted.push(id);
   }
+  const refused = (ack.refused ?? []).filter(([name, id]) => { entry(name); return Number.isSafeInteger(id); });
   await knex.transaction(async (trx) => {
     await touchContact(trx, site);
     for (const [name, { taken, deleted }] of byModel) {
@@ -78,8 +84,18 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
       await writeBase(trx, dialect, site.id, model, taken);
       await dropBase(trx, site.id, model, deleted);
     }
+    // The site keeps these rows as its own: it sends them again as new; the centre's delete loses, with a record.
+    const created = new Date().toISOString();
+    for (const [name, id, reason] of refused) {
+      const model = manifest.models.get(name)!;
+      await dropBase(trx, site.id, model, [id]);
+      await trx(CONFLICT_TABLE).insert({
+        site_id: site.id, model: name, row_id: null, ref: `c${id}`, home: 'centre', policy: model.conflictPolicy, base: null, site_version: null, centre_version: null,
+        decision: 'site', reason: `deleted at the centre, but the site cannot delete it: ${String(reason)}; the site keeps it as its own row and sends it again`, status: 'decided', created,
+      });
+    }
   });
-  return ack.taken.length + ack.deleted.length;
+  return ack.taken.length + ack.deleted.length + refused.length;
 }
 
 /** `repair`: forget what the centre believes the site holds, so the next feed is whole. */

@@ -6,7 +6,8 @@ import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { serializeModel, type SerializedObject } from '../server/serialize.js';
 import { cutBundles, type BundleLine, type CutBundle, type CutOptions } from '../push/bundle.js';
-import { loadBase } from './base.js';
+import type { BundleAck } from '../push/install-bundle.js';
+import { dropBase, loadBase, writeBase, type BaseRow } from './base.js';
 import { SENT_TABLE } from './exchange-tables.js';
 import { PeerTags, versionOf, type Canon, type Version } from './version.js';
 
@@ -62,6 +63,37 @@ export async function* siteChanges(knex: Knex | Knex.Transaction, dialect: Diale
 }
 
 /**
+ * A bundle the centre committed: the versions it carried become the base at once (the centre
+ * knows the site holds them), but those of objects it rejected, which are sent again.
+ */
+export async function markCommitted(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, centreId: number, ack: BundleAck): Promise<void> {
+  await knex.transaction(async (trx) => {
+    for (const reject of ack.rejects) await trx(SENT_TABLE).where({ peer_id: centreId, bundle_id: ack.id, model: reject.model, row_id: Number(reject.pk) }).del();
+    const rows = await trx(SENT_TABLE).where({ peer_id: centreId, bundle_id: ack.id }).orderBy('id');
+    const byModel = new Map<string, { put: Map<number, BaseRow>; drop: Set<number> }>();
+    for (const r of rows) {
+      if (!byModel.has(r.model)) byModel.set(r.model, { put: new Map(), drop: new Set() });
+      const m = byModel.get(r.model)!;
+      const id = Number(r.row_id);
+      if (r.hash === null) {
+        m.drop.add(id);
+        m.put.delete(id);
+      } else {
+        m.put.set(id, { rowId: id, ref: String(r.ref), hash: String(r.hash), fields: JSON.parse(String(r.fields)) as Canon });
+        m.drop.delete(id);
+      }
+    }
+    for (const [name, { put, drop }] of byModel) {
+      const model = manifest.models.get(name);
+      if (!model) continue;
+      await writeBase(trx, dialect, centreId, model, [...put.values()]);
+      await dropBase(trx, centreId, model, [...drop]);
+    }
+    await trx(SENT_TABLE).where({ peer_id: centreId, bundle_id: ack.id }).del();
+  });
+}
+
+/**
  * Name the bundle that carries each version sent: by the objects each bundle holds (a model
  * split across bundles has its versions in several), and a model's deletes with its last bundle.
  */
@@ -99,7 +131,8 @@ async function objectsOf(file: string): Promise<Map<string, number[]>> {
 export function exchangeCut(centreId: number): (options: CutOptions) => Promise<CutBundle[]> {
   return async (options) => {
     const { knex, dialect, manifest } = options;
-    await knex(SENT_TABLE).where({ peer_id: centreId, bundle_id: '' }).del();
+    // A new cut means no bundle is pending: versions of bundles never committed go.
+    await knex(SENT_TABLE).where({ peer_id: centreId }).whereNot({ bundle_id: 'ack' }).del();
     const tags = new PeerTags(knex, manifest, centreId, 'site');
     await tags.load(options.plan);
     const lines = async function* (model: ModelDef): AsyncGenerator<BundleLine> {

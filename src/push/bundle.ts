@@ -241,6 +241,8 @@ export interface UnpackedBundle {
   claims: Map<string, Array<[number, number]>>;
   /** An exchange's deletes per model. */
   deleted: Map<string, DeletedEntry[]>;
+  /** A feed's rows held for the site per model (a manual conflict): neither sent nor to be deleted. */
+  held: Map<string, number[]>;
   /** Whether the end line was read (a feed ends with `{"end": true}`; a bundle has its sha256 instead). */
   isComplete: boolean;
 }
@@ -256,6 +258,7 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
   const pks = new Map<string, number[]>();
   const claims = new Map<string, Array<[number, number]>>();
   const deleted = new Map<string, DeletedEntry[]>();
+  const held = new Map<string, number[]>();
   let isComplete = false;
   const models: FetchManifest['models'] = {};
   let current: { model: ModelDef; out: WriteStream; hash: ReturnType<typeof createHash>; bytes: number; objects: number; modifiedAfter: string | null } | undefined;
@@ -312,6 +315,11 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
         claims.set(current.model.name, [...(claims.get(current.model.name) ?? []), ...(value.claims as Array<[number, number]>)]);
         continue;
       }
+      if (Array.isArray(value.held)) {
+        if (!value.held.every((x) => Number.isSafeInteger(x))) throw bad(n, `${current.model.name}: held must list ids`);
+        held.set(current.model.name, [...(held.get(current.model.name) ?? []), ...(value.held as number[])]);
+        continue;
+      }
       if (Array.isArray(value.deleted)) {
         if (!value.deleted.every((d) => typeof d === 'object' && d !== null && Number.isSafeInteger((d as DeletedEntry).pk))) throw bad(n, `${current.model.name}: deleted must list objects with a pk`);
         deleted.set(current.model.name, [...(deleted.get(current.model.name) ?? []), ...(value.deleted as DeletedEntry[])]);
@@ -329,5 +337,5 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
   if (!header) throw bad(n, 'the bundle is empty');
   const fetched: FetchManifest = { remote: site, app: manifest.app, serverTime: header.siteClock, models };
   await writeFetchManifest(dir, fetched);
-  return { header, dir, fetched, pks, claims, deleted, isComplete };
+  return { header, dir, fetched, pks, claims, deleted, held, isComplete };
 }

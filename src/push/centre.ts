@@ -102,7 +102,8 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
     if (m[2] && req.method === 'POST') return commit(site, id, res), true;
     if (!m[2] && req.method === 'GET') {
       const row = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
-      return send(res, row ? 200 : 404, row ? { id, sha256: row.sha256, bytes: Number(row.bytes), received: Number(row.received), status: row.status } : { error: `no bundle ${id} of site ${site.name}` }), true;
+      // A committed bundle's ack too: a site whose commit answer was lost learns its rejects here.
+      return send(res, row ? 200 : 404, row ? { id, sha256: row.sha256, bytes: Number(row.bytes), received: Number(row.received), status: row.status, ...(row.ack ? { ack: JSON.parse(row.ack) } : {}) } : { error: `no bundle ${id} of site ${site.name}` }), true;
     }
     if (!m[2] && req.method === 'PUT') return upload(site, id, url, req, res), true;
     return refuse(res, 405, 'method not allowed'), true;
@@ -202,7 +203,9 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
    */
   async function exchangeRoute(site: SiteRow, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     if (url.pathname === '/api/exchange/feed' && req.method === 'GET') {
-      const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate);
+      // `?exclude=A,B`: the models the site does not take (its -e).
+      const excluded = new Set((url.searchParams.get('exclude') ?? '').split(',').filter(Boolean));
+      const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
       for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) return refuse(res, 500, `the centre has no table ${model.table}`);
       const tags = await centreTags(db.knex, manifest, site);
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-server-time': new Date().toISOString().replace(/\.\d+Z$/, 'Z') });

@@ -8,6 +8,7 @@ import { IntSet } from '../install/int-collections.js';
 import type { AppManifest } from '../manifest/types.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import { planModels } from '../sync/plan.js';
+import { dependencyOrder } from '../manifest/order.js';
 import { setLastSync } from '../sync/registry.js';
 import { recordRun, totals } from '../sync/report.js';
 import { isIncremental, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
@@ -111,7 +112,9 @@ export async function installBundle(options: { db: Database; manifest: AppManife
     else checkBase(header, await readWatermarks(trx, site.id, manifest.app));
     const sent = new Set(Object.keys(bundle.fetched.models));
     const excluded = new Set([...manifest.models.keys()].filter((name) => !sent.has(name)));
-    const plan = await planModels(manifest, excluded, trx, site.id);
+    // An exchange bundle (one of a split cut, too) holds what changed: its objects refer to rows
+    // the centre has, by tag or claim, or to nothing it can resolve (rejected, sent again).
+    const plan = header.exchange ? dependencyOrder(manifest).filter((m) => !m.isPrivate && sent.has(m.name)) : await planModels(manifest, excluded, trx, site.id);
     const allPks = new Map([...bundle.pks].map(([model, pks]) => [model, IntSet.of(pks)]));
     const result = header.exchange
       ? await installExchangeBundle({ trx, dialect: db.dialect, manifest, plan, site, bundle, ...(options.policies ? { policies: options.policies } : {}) })

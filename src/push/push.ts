@@ -47,6 +47,11 @@ export interface PushOptions {
   cut?: (options: CutOptions) => Promise<CutBundle[]>;
   /** Where the push keeps its bundles (default `<work dir>/push/<centre>/<app>`). */
   dir?: string;
+  /**
+   * Called once the centre is known to have committed a bundle, with its ack (fetched again
+   * when the commit's answer was lost), before the site forgets the bundle.
+   */
+  onCommitted?: (ack: BundleAck) => Promise<void>;
 }
 
 /** Progress of a push. */
@@ -119,7 +124,16 @@ export async function push(options: PushOptions): Promise<PushResult> {
       const last = state.body.lastBundle as { id: string; sha256: string } | null;
       const done = queue.findIndex((b) => b.id === last?.id && b.sha256 === last.sha256);
       if (done >= 0) {
-        committed.push(...queue.slice(0, done + 1).map((b) => b.id));
+        for (const bundle of queue.slice(0, done + 1)) {
+          committed.push(bundle.id);
+          // Its ack, rejects included, as the centre recorded it (kept for its last 50 bundles).
+          const known = await centreRequest(endpoint, 'GET', `/api/push/bundles/${bundle.id}`, client);
+          const ack = known.status === 200 ? (known.body.ack as BundleAck | undefined) : undefined;
+          if (ack && ack.id === bundle.id && ack.sha256 === bundle.sha256) {
+            acks.push(ack);
+            await options.onCommitted?.(ack);
+          }
+        }
         await keep(dir, queue.splice(0, done + 1), queue);
       }
       if (queue.length > 0) resumed = true;
@@ -147,6 +161,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         });
         bytesSent += outcome.bytesSent;
         if (outcome.ack) {
+          await options.onCommitted?.(outcome.ack);
           acks.push(outcome.ack);
           committed.push(bundle.id);
           bundleBytes.push(bundle.bytes);

@@ -28,6 +28,7 @@ describe.each(dialects)('exchange policies, deletes and repair with a centre on 
   let otherToken: string;
   let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
   let dropAcks = false;
+  let cutFeeds = false;
   const workDir = tmpdir('rsdb-exchange-');
   const run = (extra: Partial<ExchangeOptions> = {}) =>
     exchange({ with: `http://127.0.0.1:${proxy.port}`, app: 'hcore', db: site.url, exclude: ['UserProfile'], token, workDir, http: { retryBaseMs: 20, attempts: 2 }, ...extra });
@@ -46,7 +47,10 @@ describe.each(dialects)('exchange policies, deletes and repair with a centre on 
     otherToken = (await addSite({ db: centre.url, app: 'hcore', name: 'other' })).token!;
     server = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true, policies: POLICIES });
     // The site reaches the centre through a proxy that can lose the answer to a feed's ack.
-    proxy = await startFaultProxy(server.port, (req) => (dropAcks && req.method === 'POST' && req.path.startsWith('/api/exchange/ack') ? 'drop-answer' : 'pass'));
+    proxy = await startFaultProxy(server.port, (req) => {
+      if (dropAcks && req.method === 'POST' && req.path.startsWith('/api/exchange/ack')) return 'drop-answer';
+      return cutFeeds && req.method === 'GET' && req.path.startsWith('/api/exchange/feed') ? 'cut-before' : 'pass';
+    });
     await run();
   });
   afterAll(async () => {
@@ -199,6 +203,63 @@ describe.each(dialects)('exchange policies, deletes and repair with a centre on 
     expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0 });
   });
 
+  it('the feed lost after the push committed, then the site edits again: its newest edit is taken, no conflict', async () => {
+    const setName = (name: string) => atSite((k) => k('hcore_gentity').where({ original_id: 7 }).update({ name, last_modified: nowDatetime() }));
+    await setName('site edit A');
+    cutFeeds = true;
+    try {
+      await expect(run()).rejects.toThrow();
+    } finally {
+      cutFeeds = false;
+    }
+    expect((await atCentre((k) => k('hcore_gentity').where({ id: 7 }).first())).name).toBe('site edit A');
+    await setName('site edit B');
+    const before = await conflictCount();
+    expect(await run()).toMatchObject({ conflicts: 0, writtenAtCentre: 1 });
+    expect(await conflictCount()).toBe(before);
+    expect((await atCentre((k) => k('hcore_gentity').where({ id: 7 }).first())).name).toBe('site edit B');
+    expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0 });
+  });
+
+  it('a centre delete the site cannot apply (its new row uses it): a conflict record, the site keeps the row as its own, both converge', async () => {
+    await atCentre((k) => k('hcore_variable').insert({ descr: 'to retire', descr_alt: '', last_modified: nowDatetime() }));
+    await run();
+    const vid = await atCentre(async (k) => {
+      const v = await k('hcore_variable').where({ descr: 'to retire' }).first();
+      await k('hcore_variable').where({ id: v.id }).del();
+      return Number(v.id);
+    });
+    await atSite(async (k) => {
+      const v = await k('hcore_variable').where({ original_id: vid }).whereNotNull('original_db_id').first();
+      const { id: _id, original_id: _oi, original_db_id: _od, ...rest } = await k('hcore_timeseries').first();
+      await k('hcore_timeseries').insert({ ...rest, name: 'uses the retired variable', variable_id: v.id, last_modified: nowDatetime() });
+    });
+    const before = await conflictCount();
+    for (let i = 0; i < 3; i++) await run();
+    expect(await conflictCount()).toBe(before + 1);
+    expect((await listConflicts({ db: centre.url, app: 'hcore' }))[0]).toMatchObject({ model: 'Variable', decision: 'site', reason: expect.stringMatching(/cannot delete it/) });
+    const ts = await atCentre((k) => k('hcore_timeseries').where({ name: 'uses the retired variable' }).first());
+    expect(ts).toBeDefined();
+    expect((await atCentre((k) => k('hcore_variable').where({ id: ts.variable_id }).first())).descr).toBe('to retire');
+    expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0, deleted: 0 });
+  });
+
+  it("conflicts resolve --take centre on a row the site's version brought back deletes it at the centre and then at the site", async () => {
+    await atSite((k) => k('hcore_variable').insert({ descr: 'sv', descr_alt: '', last_modified: nowDatetime() }));
+    await run();
+    await atCentre((k) => k('hcore_variable').where({ descr: 'sv' }).del());
+    await atSite((k) => k('hcore_variable').where({ descr: 'sv' }).update({ descr_alt: 'edited at site', last_modified: nowDatetime() }));
+    expect((await run()).conflicts).toBe(1);
+    const [c] = await listConflicts({ db: centre.url, app: 'hcore' });
+    expect(c).toMatchObject({ model: 'Variable', decision: 'site', centreVersion: null });
+    expect(c.row).not.toBeNull();
+    await resolveConflict({ db: centre.url, app: 'hcore', id: c.id, take: 'centre' });
+    expect(await atCentre((k) => k('hcore_variable').where({ descr: 'sv' }))).toHaveLength(0);
+    await run();
+    expect(await atSite((k) => k('hcore_variable').where({ descr: 'sv' }))).toHaveLength(0);
+    expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0, deleted: 0 });
+  });
+
   it('repair: unsent changes in the named file, the centre state taken, own rows re-sent, the next exchange a no-op, another site untouched', async () => {
     const otherRun = () => exchange({ with: `http://127.0.0.1:${server.port}`, app: 'hcore', db: other.url, exclude: ['UserProfile'], token: otherToken, workDir, http: { retryBaseMs: 20 } });
     await otherRun();
@@ -206,6 +267,12 @@ describe.each(dialects)('exchange policies, deletes and repair with a centre on 
     await otherRun();
     const otherRows = () => atCentre((k) => k('hcore_variable').join('dbsync_database as d', 'd.id', 'hcore_variable.original_db_id').where('d.name', 'other').select('hcore_variable.*'));
     const otherBefore = await otherRows();
+    // A row held for this site by a manual conflict stays as the site has it through the repair.
+    await atSite((k) => k('hcore_eventtype').where({ original_id: 4 }).update({ descr: 'held at the site', last_modified: nowDatetime() }));
+    await atCentre((k) => k('hcore_eventtype').where({ id: 4 }).update({ descr: 'held at the centre', last_modified: nowDatetime() }));
+    await run();
+    const held = (await listConflicts({ db: centre.url, app: 'hcore', status: 'open' })).filter((c) => c.model === 'EventType' && c.row === 4);
+    expect(held).toHaveLength(1);
     await atSite(async (k) => {
       await k('hcore_variable').where({ original_id: 3 }).update({ descr: 'unsent edit', last_modified: nowDatetime() });
       await k('hcore_variable').insert({ descr: 'unsent new row', descr_alt: '', last_modified: nowDatetime() });
@@ -219,5 +286,7 @@ describe.each(dialects)('exchange policies, deletes and repair with a centre on 
     expect(await atCentre((k) => k('hcore_variable').where({ descr: 'unsent new row' }))).toHaveLength(1);
     expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0, deleted: 0 });
     expect(await otherRows()).toEqual(otherBefore);
+    expect((await siteCopy('hcore_eventtype', 4)).descr).toBe('held at the site');
+    expect((await listConflicts({ db: centre.url, app: 'hcore', status: 'open' })).filter((c) => c.model === 'EventType' && c.row === 4)).toHaveLength(1);
   });
 });

@@ -112,7 +112,7 @@ describe('parseManifest validation', () => {
       'models.B.fk.owner.to: unknown model "Nobody"',
       'models.C.table: "same" is also the table of B',
       'models.C.lastModified: only a root model (no parent) has a lastModified column',
-      'models.D.colour: unknown key (known: table, pk, parent, fields, fk, m2m, dependencies, private, lastModified, naturalKey, naturalKeyPolicy)',
+      'models.D.colour: unknown key (known: table, pk, parent, fields, fk, m2m, dependencies, private, lastModified, naturalKey, naturalKeyPolicy, conflictPolicy)',
       expect.stringMatching(/^models\.D\.parent: inheritance cycle /),
       expect.stringMatching(/^models\.E\.parent: inheritance cycle /),
     ]);
