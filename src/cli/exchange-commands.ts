@@ -1,13 +1,10 @@
 import type { Argv } from 'yargs';
 import { pushTokenFor } from '../config.js';
-import { RemoteSyncError } from '../errors.js';
 import { listConflicts, resolveConflict, showConflict, type Conflict } from '../exchange/conflicts.js';
 import { exchange, repair, type ExchangeOptions, type ExchangeResult } from '../exchange/exchange.js';
-import { parseInterval, runEvery } from '../fleet/fleet.js';
-import { MAX_CHUNK_BYTES } from '../push/centre.js';
-import { PushRefusedError } from '../push/push-client.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
-import { list, readCa } from './args.js';
+import { list } from './args.js';
+import { centreLinkOptions, checkCentreLink, httpOf, repeat } from './push-commands.js';
 import type { CommandContext } from './admin-commands.js';
 
 type Args = Record<string, unknown>;
@@ -35,28 +32,15 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
       .option('with', { type: 'string', demandOption: true, describe: 'The centre: https://host[:port] or host:port (serve --accept-push)' })
       .option('exclude', { alias: 'e', type: 'string', array: true, describe: 'Models not to exchange (repeatable or comma-separated)' })
       .option('work-dir', { alias: 'w', type: 'string', describe: 'Where bundles and the feed wait [default: $XDG_STATE_HOME/remotesyncdb]' })
-      .option('timeout', { type: 'number', default: 300, describe: 'Seconds without an answer before a request is abandoned' })
-      .option('retries', { type: 'number', default: 5, describe: 'Retries of a request after a transient failure' })
-      .option('ca', { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// centre' })
       .option('max-bundle-bytes', { type: 'number', describe: 'Split what one exchange sends into consecutive bundles of at most N bytes' })
-      .option('chunk-bytes', { type: 'number', default: 1024 * 1024, describe: 'Bytes per upload request' })
-      .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
-      .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout' })
-      .check((args) => {
-        if (args.every) parseInterval(String(args.every));
-        if (args.silent && args.json) throw new Error('-S and --json exclude each other');
-        const max = args['max-bundle-bytes'];
-        if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024)) throw new Error('--max-bundle-bytes takes a whole number of at least 1024');
-        const chunk = args['chunk-bytes'];
-        if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > MAX_CHUNK_BYTES) throw new Error(`--chunk-bytes takes a whole number from 1024 to ${MAX_CHUNK_BYTES}`);
-        return true;
-      });
+      .options(centreLinkOptions)
+      .check(checkCentreLink);
   const optionsOf = (args: Args): ExchangeOptions => {
     const config = kit.configOf(args);
     return {
       with: String(args.with), app: appOf(args), db: dbOf(args), exclude: list(args.exclude), workDir: kit.workDirOf(args),
       token: pushTokenFor(parseRemote(String(args.with)).hostname, io.env, config),
-      http: { idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), ...(args.ca ? { ca: readCa(args.ca as string) } : {}) },
+      http: httpOf(args),
       chunkBytes: args['chunk-bytes'] as number,
       ...(args['max-bundle-bytes'] !== undefined ? { maxBundleBytes: args['max-bundle-bytes'] as number } : {}),
       emit: (message) => kit.renderer().info(message, 2),
@@ -73,20 +57,7 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
         .option('every', { type: 'string', describe: 'Keep running: an exchange every DURATION (15m, 1h), with jitter' })
         .example('$0 exchange --with https://centre.example.org -a hcore --db laptop.sqlite -S', "a field laptop's cron line"),
       run(async (args) => {
-        const once = async () => report(args, await exchange(optionsOf(args)), 'Exchanged');
-        if (!args.every) return once();
-        const abort = new AbortController();
-        void io.stopSignal?.then(() => abort.abort());
-        await runEvery(parseInterval(String(args.every)), async () => {
-          try {
-            await once();
-          } catch (error) {
-            // Transient trouble was retried with backoff: say so and wait for the next turn. A
-            // refusal that will not heal (token, configuration, repair needed) stops the loop.
-            if (!(error instanceof RemoteSyncError) || error.exitCode === 2 || error instanceof PushRefusedError) throw error;
-            kit.renderer().error(error);
-          }
-        }, { signal: abort.signal });
+        await repeat(kit, args, async () => report(args, await exchange(optionsOf(args)), 'Exchanged'));
       }))
     .command('repair', "Start again from the centre's state: unsent local changes go to a file first, the site's own rows are sent in full", siteOptions, run(async (args) => {
       report(args, await repair(optionsOf(args)), 'Repaired');

@@ -5,7 +5,7 @@ import { RemoteSyncError } from '../errors.js';
 import { parseInterval, runEvery } from '../fleet/fleet.js';
 import { enrol } from '../push/enrol.js';
 import { MAX_CHUNK_BYTES } from '../push/centre.js';
-import { PushRefusedError } from '../push/push-client.js';
+import { PushRefusedError, type CentreClientOptions } from '../push/push-client.js';
 import { push, type PushResult } from '../push/push.js';
 import { addSite, removeSite, rotateSiteToken, setSiteEnabled, siteStatus, type SiteStatus } from '../push/sites.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
@@ -17,6 +17,51 @@ type Args = Record<string, unknown>;
 function siteLine(s: SiteStatus): string {
   const last = s.lastBundle ? `last push ${s.lastBundle.committed} (bundle ${s.lastBundle.id}, ${s.lastBundle.objects ?? 0} objects, ${s.lastBundle.written ?? 0} written, ${s.lastBundle.rejects ?? 0} rejected), ${s.lagSeconds ?? '?'} s behind` : 'never pushed';
   return `${s.name}\t${s.isEnabled ? 'enabled' : 'disabled'}\t${last}${s.descr ? `\t${s.descr}` : ''}`;
+}
+
+/** The options of a command that talks to a centre (push, exchange, repair). */
+export const centreLinkOptions = {
+  timeout: { type: 'number', default: 300, describe: 'Seconds without an answer before a request is abandoned' },
+  retries: { type: 'number', default: 5, describe: 'Retries of a request after a transient failure' },
+  ca: { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// centre' },
+  'chunk-bytes': { type: 'number', default: 1024 * 1024, describe: 'Bytes per upload request (a link that drops often wants smaller ones)' },
+  silent: { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' },
+  json: { type: 'boolean', describe: 'Print one JSON summary on stdout' },
+} as const;
+
+/** Checks of {@link centreLinkOptions} (and of --every and --max-bundle-bytes where a command has them). */
+export function checkCentreLink(args: Args): true {
+  if (args.every) parseInterval(String(args.every));
+  if (args.silent && args.json) throw new Error('-S and --json exclude each other');
+  const max = args['max-bundle-bytes'];
+  if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024)) throw new Error('--max-bundle-bytes takes a whole number of at least 1024');
+  const chunk = args['chunk-bytes'];
+  if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > MAX_CHUNK_BYTES) throw new Error(`--chunk-bytes takes a whole number from 1024 to ${MAX_CHUNK_BYTES}`);
+  return true;
+}
+
+/** The HTTP options of {@link centreLinkOptions}. */
+export function httpOf(args: Args): Omit<CentreClientOptions, 'token'> {
+  return { idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), ...(args.ca ? { ca: readCa(args.ca as string) } : {}) };
+}
+
+/**
+ * Run `once`, or with `--every` again and again (with jitter) until stopped. Transient trouble
+ * was already retried with backoff: it is said and the next turn waits; a refusal that will not
+ * heal (token, configuration, a refused bundle) stops the loop with its exit code.
+ */
+export async function repeat(kit: CommandContext, args: Args, once: () => Promise<void>): Promise<void> {
+  if (!args.every) return once();
+  const abort = new AbortController();
+  void kit.io.stopSignal?.then(() => abort.abort());
+  await runEvery(parseInterval(String(args.every)), async () => {
+    try {
+      await once();
+    } catch (error) {
+      if (!(error instanceof RemoteSyncError) || error.exitCode === 2 || error instanceof PushRefusedError) throw error;
+      kit.renderer().error(error);
+    }
+  }, { signal: abort.signal });
 }
 
 /** `push` (at a site) and `site ...` (at the centre): DESIGN §9. */
@@ -36,27 +81,14 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
         .option('every', { type: 'string', describe: 'Keep running: a push every DURATION (10m, 1h), with jitter' })
         .option('enrol', { type: 'string', describe: 'Trade the one-time code of "site add --enrol" for the token, kept in the config file (0600)' })
         .option('work-dir', { alias: 'w', type: 'string', describe: 'Where the bundle waits for its ack [default: $XDG_STATE_HOME/remotesyncdb]' })
-        .option('timeout', { type: 'number', default: 300, describe: 'Seconds without an answer before a request is abandoned' })
-        .option('retries', { type: 'number', default: 5, describe: 'Retries of a request after a transient failure' })
-        .option('ca', { type: 'string', describe: 'PEM file of certificate authorities to trust for an https:// centre' })
-        .option('max-bundle-bytes', { type: 'number', describe: 'Split what one push sends into consecutive bundles of at most N bytes, each committed on its own (only between models no reference crosses forward; a larger group travels alone)' })
-        .option('chunk-bytes', { type: 'number', default: 1024 * 1024, describe: 'Bytes per upload request (a link that drops often wants smaller ones)' })
-        .option('silent', { alias: 'S', type: 'boolean', describe: 'Nothing on stdout; errors still on stderr; the exit code tells' })
-        .option('json', { type: 'boolean', describe: 'Print one JSON summary on stdout' })
         .example('$0 push --to https://centre.example.org -a hcore --db /var/lib/station.sqlite -S', "a site's cron line")
-        .check((args) => {
-          if (args.every) parseInterval(String(args.every));
-          if (args.silent && args.json) throw new Error('-S and --json exclude each other');
-          const max = args['max-bundle-bytes'];
-          if (max !== undefined && (typeof max !== 'number' || !Number.isInteger(max) || max < 1024)) throw new Error('--max-bundle-bytes takes a whole number of at least 1024');
-          const chunk = args['chunk-bytes'];
-          if (typeof chunk !== 'number' || !Number.isInteger(chunk) || chunk < 1024 || chunk > MAX_CHUNK_BYTES) throw new Error(`--chunk-bytes takes a whole number from 1024 to ${MAX_CHUNK_BYTES}`);
-          return true;
-        }),
+        .option('max-bundle-bytes', { type: 'number', describe: 'Split what one push sends into consecutive bundles of at most N bytes, each committed on its own (only between models no reference crosses forward; a larger group travels alone)' })
+        .options(centreLinkOptions)
+        .check(checkCentreLink),
       run(async (args) => {
         // Enrolment may be what creates the config file that --config names.
         const config = args.enrol && typeof args.config === 'string' && !existsSync(args.config) ? {} : kit.configOf(args);
-        const http = { idleTimeoutMs: (args.timeout as number) * 1000, attempts: 1 + (args.retries as number), ...(args.ca ? { ca: readCa(args.ca as string) } : {}) };
+        const http = httpOf(args);
         if (args.enrol) {
           const file = config.source ?? (args.config as string | undefined) ?? configCandidates(io.env)[0];
           const r = await enrol({ to: String(args.to), code: String(args.enrol), configFile: file, http });
@@ -75,19 +107,7 @@ export function pushCommands(parser: Argv, kit: CommandContext): Argv {
           if (r.rejected > 0) io.stderr.write(`remotesyncdb: warning: centre ${r.centre} rejected ${r.rejected} object(s), to be sent again by the next push; see ${r.rejectsFile}\n`);
           print(args, r, `Pushed ${r.acks.length === 1 ? `bundle ${r.ack.id}` : `${r.acks.length} bundles`} to ${r.centre}${r.resumed ? ' (resumed)' : ''}: ${r.objects} objects, ${r.written} written, ${r.rejected} rejected.`);
         };
-        if (!args.every) return report(await once());
-        const abort = new AbortController();
-        void io.stopSignal?.then(() => abort.abort());
-        await runEvery(parseInterval(String(args.every)), async () => {
-          try {
-            report(await once());
-          } catch (error) {
-            // Transient trouble was already retried with backoff: say so and wait for the next turn.
-            // A refusal that will not heal (token, configuration) stops the loop with its exit code.
-            if (!(error instanceof RemoteSyncError) || error.exitCode === 2 || error instanceof PushRefusedError) throw error;
-            kit.renderer().error(error);
-          }
-        }, { signal: abort.signal });
+        await repeat(kit, args, async () => report(await once()));
       }))
     .command('site', 'Manage the sites that push to this centre', (y) =>
       y
