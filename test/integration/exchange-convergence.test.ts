@@ -389,7 +389,9 @@ const opsArb = (faults: readonly Fault[]) => fc.array(fc.oneof(
 ), { minLength: 1, maxLength: 12 });
 
 /** Runs per dialect: an exchange costs about 0.3 s on SQLite and 0.8 s on a server; a failing run's shrinking is bounded by SHRINK_MS. */
-const RUNS: Record<string, { plain: number; faults: number }> = { sqlite: { plain: 10, faults: 5 }, postgres: { plain: 6, faults: 3 }, mysql: { plain: 6, faults: 3 } };
+// Runs per dialect (RSDB_PROPERTY_RUNS=N multiplies them, for a longer hunt than CI's).
+const SCALE = Math.max(1, Number(process.env.RSDB_PROPERTY_RUNS ?? 1));
+const RUNS: Record<string, { plain: number; faults: number }> = { sqlite: { plain: 8 * SCALE, faults: 4 * SCALE }, postgres: { plain: 4 * SCALE, faults: 2 * SCALE }, mysql: { plain: 4 * SCALE, faults: 2 * SCALE } };
 const SHRINK_MS = 120_000;
 
 /*

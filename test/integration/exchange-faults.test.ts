@@ -77,7 +77,7 @@ describe.each(dialects)('exchange killed at any point, centre on %s', (dialect) 
     const server: ServeResult = await serve({ app: 'hcore', db: centre.url, port: 0, acceptPush: true });
     try {
       await exchange(options(server.port));
-      for (const [round, delay] of [60, 150, 250, 400, 600].entries()) {
+      for (const [round, delay] of [80, 250, 500].entries()) {
         await edits(site.url, centre.url, round);
         const child = spawn(process.execPath, [BIN, 'exchange', '--with', `http://127.0.0.1:${server.port}`, '-a', 'hcore', '--db', site.url, '-e', 'UserProfile', '-w', workDir, '-S'], { env: { ...process.env, REMOTESYNCDB_PUSH_TOKEN: token }, stdio: 'ignore' });
         await sleep(delay);
@@ -85,8 +85,8 @@ describe.each(dialects)('exchange killed at any point, centre on %s', (dialect) 
         await new Promise((resolve) => child.once('exit', resolve));
         await settle(server.port);
       }
-      await withDb(site.url, async (db) => expect(await db.knex('hcore_variable').where('descr', 'like', 'site %')).toHaveLength(25));
-      await withDb(centre.url, async (db) => expect(await db.knex('hcore_variable').where('descr', 'like', 'site %')).toHaveLength(25));
+      await withDb(site.url, async (db) => expect(await db.knex('hcore_variable').where('descr', 'like', 'site %')).toHaveLength(15));
+      await withDb(centre.url, async (db) => expect(await db.knex('hcore_variable').where('descr', 'like', 'site %')).toHaveLength(15));
     } finally {
       await server.close();
     }
@@ -110,7 +110,7 @@ describe.each(dialects)('exchange killed at any point, centre on %s', (dialect) 
     await moveCentre(port);
     let centreProcess = await start();
     try {
-      for (const [round, delay] of [40, 120, 250, 400].entries()) {
+      for (const [round, delay] of [60, 200, 400].entries()) {
         await edits(site.url, centre.url, 10 + round);
         const running = exchange(options(port)).catch((error: unknown) => error);
         await sleep(delay);
