@@ -44,6 +44,7 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
       chunkBytes: args['chunk-bytes'] as number,
       ...(args['max-bundle-bytes'] !== undefined ? { maxBundleBytes: args['max-bundle-bytes'] as number } : {}),
       emit: (message) => kit.renderer().info(message, 2),
+      ...(args.full ? { full: true } : {}),
     };
   };
   const report = (args: Args, r: ExchangeResult, verb: string) => {
@@ -55,6 +56,7 @@ export function exchangeCommands(parser: Argv, kit: CommandContext): Argv {
     .command('exchange', "Two-way sync with a centre: send this site's changes, then apply the centre's (DESIGN §10)", (y) =>
       siteOptions(y)
         .option('every', { type: 'string', describe: 'Keep running: an exchange every DURATION (15m, 1h), with jitter' })
+        .option('full', { alias: 'F', type: 'boolean', describe: "Have the centre compare every row with what this site holds, not only the rows whose lastModified moved since the last exchange" })
         .example('$0 exchange --with https://centre.example.org -a hcore --db laptop.sqlite -S', "a field laptop's cron line"),
       run(async (args) => {
         await repeat(kit, args, async () => report(args, await exchange(optionsOf(args)), 'Exchanged'));

@@ -83,7 +83,7 @@ export async function applyFeed(options: { db: Database; manifest: AppManifest; 
       skip: true, naturalKeys: false,
     });
     const rejected = new Set(result.rejects.map((r) => `${r.model}:${String(r.pk)}`));
-    const ack: FeedAck = { feed: feed.header.id, taken: [], deleted: [] };
+    const ack: FeedAck = { feed: feed.header.id, clock: feed.header.siteClock, taken: [], deleted: [] };
     // The new base: what the site holds now of each row it took.
     const after = new IdMaps(trx, manifest, centre.id);
     await tags.load(manifest.models.values(), true);

@@ -36,8 +36,9 @@ export async function loadBase(knex: Knex | Knex.Transaction, peerId: number, mo
 export async function writeBase(trx: Knex.Transaction, dialect: DialectAdapter, peerId: number, model: ModelDef, rows: readonly BaseRow[]): Promise<void> {
   if (rows.length === 0) return;
   await dropBase(trx, peerId, model, rows.map((r) => r.rowId));
+  const changed = new Date().toISOString();
   for (let i = 0; i < rows.length; i += 100) {
-    await insertRows(trx, dialect, BASE_TABLE, rows.slice(i, i + 100).map((r) => ({ peer_id: peerId, model: model.name, row_id: r.rowId, ref: r.ref, hash: r.hash, fields: r.fields ? JSON.stringify(r.fields) : null })));
+    await insertRows(trx, dialect, BASE_TABLE, rows.slice(i, i + 100).map((r) => ({ peer_id: peerId, model: model.name, row_id: r.rowId, ref: r.ref, hash: r.hash, fields: r.fields ? JSON.stringify(r.fields) : null, changed })));
   }
 }
 

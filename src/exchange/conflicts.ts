@@ -104,6 +104,8 @@ export async function resolveConflict(options: ConflictOptions & { id: number; t
         if (!exists) throw new ConfigError(`Conflict ${conflict.id}: ${model.name} ${conflict.row ?? conflict.ref} no longer exists at the centre; create it again (at a site or here) from the version "conflicts show ${conflict.id}" prints`);
         await writeVersion(trx, db, manifest, model, conflict.row!, row.site_id as number, version);
       }
+      // Any resolution is an edit of the row (a feed looks at rows modified since the last one).
+      if (version !== null && exists && options.take === 'centre') await touch(trx, manifest, model, conflict.row!);
       const how = options.take === 'site' || options.take === 'centre' ? `took the ${options.take}'s version` : `took the version in ${options.take}`;
       await trx(CONFLICT_TABLE).where({ id: conflict.id }).update({ status: 'resolved', resolved: new Date().toISOString(), reason: `${conflict.reason}; resolved: ${how}` });
     });

@@ -30,6 +30,8 @@ export async function ensureExchangeTables(knex: Knex | Knex.Transaction, dialec
       t.string('ref', 24).notNullable();
       t.string('hash', 32).notNullable();
       t.text('fields').nullable();
+      /** When it was written (this side's clock): a centre's feed looks again at rows whose base moved. */
+      t.string('changed', 32).nullable();
       t.primary(['peer_id', 'model', 'row_id']);
     });
   }

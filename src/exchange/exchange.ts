@@ -35,6 +35,11 @@ export interface ExchangeOptions {
   chunkBytes?: number;
   maxBundleBytes?: number;
   emit?: (message: string) => void;
+  /**
+   * Ask for a whole feed: the centre compares every row with what the site holds, not only the
+   * rows whose lastModified moved since the last acknowledged feed (one changed by hand without it).
+   */
+  full?: boolean;
 }
 
 /** What one exchange did. */
@@ -171,7 +176,8 @@ async function receiveFeed(site: Site, pushed: PushResult | undefined, isRepair:
   const stage = path.join(site.dir, 'feed');
   await rm(stage, { recursive: true, force: true });
   const excluded = [...manifest.models.values()].filter((m) => !m.isPrivate && !site.plan.includes(m)).map((m) => m.name);
-  const answer = await centreRequest(endpoint, 'GET', `/api/exchange/feed${excluded.length > 0 ? `?exclude=${excluded.join(',')}` : ''}`, client, undefined, { accept: 'application/x-ndjson' }, file);
+  const query = new URLSearchParams({ ...(excluded.length > 0 ? { exclude: excluded.join(',') } : {}), ...(site.options.full ? { full: '1' } : {}) }).toString();
+  const answer = await centreRequest(endpoint, 'GET', `/api/exchange/feed${query ? `?${query}` : ''}`, client, undefined, { accept: 'application/x-ndjson' }, file);
   if (answer.status === 404) throw new ConfigError(`${endpoint.hostname} takes no exchanges (GET /api/exchange/feed answered 404): is it a centre, started with serve --accept-push?`, { meta: { remote: endpoint.hostname } });
   if (answer.status !== 200) throw new PushRefusedError(`Centre ${endpoint.hostname}: GET /api/exchange/feed answered ${answer.status}: ${String(answer.body.error ?? '')}`);
   try {

@@ -3,7 +3,10 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
-import { serializeModel } from '../server/serialize.js';
+import { serializeModel, serializeRows, type SerializedObject } from '../server/serialize.js';
+import { WATERMARK_TABLE } from '../schema/bookkeeping.js';
+import { modifiedAfterParam, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
+import { normalizeDatetime } from '../values/values.js';
 import { siteClock, type BundleHeader, type BundleLine } from '../push/bundle.js';
 import type { SiteRow } from '../push/sites.js';
 import { SITE_TABLE } from '../push/push-tables.js';
@@ -27,7 +30,7 @@ export function feedHeader(manifest: AppManifest, plan: readonly ModelDef[]): Bu
  * that the centre no longer has. A row held for this site by a manual conflict is left out.
  * Reads one page of a model at a time, plus the site's base of that model.
  */
-export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, site: SiteRow, tags: PeerTags): AsyncGenerator<BundleLine> {
+export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, site: SiteRow, tags: PeerTags, since?: string): AsyncGenerator<BundleLine> {
   yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
   if (model.parent === undefined) {
     const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, site.id).orderBy(model.pk);
@@ -38,21 +41,60 @@ export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: 
   const held = new Set((await knex(CONFLICT_TABLE).select('row_id').where({ site_id: site.id, model: model.name, status: 'open' }).whereNotNull('row_id')).map((r) => Number(r.row_id)));
   // Rows held for this site (a manual conflict): named, so that a repair keeps them.
   if (held.size > 0) yield { text: JSON.stringify({ held: [...held] }), isObject: false };
-  const seen = new Set<number>();
-  for await (const object of serializeModel(knex, dialect, manifest, model)) {
-    seen.add(object.pk);
-    if (held.has(object.pk)) continue;
-    const version = versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
-    if (agreed.get(object.pk)?.hash === version.hash) continue;
-    yield { text: JSON.stringify({ ...object, hash: version.hash }), isObject: true };
+  const version = (object: SerializedObject) => versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
+  const line = (object: SerializedObject, hash: string): BundleLine => ({ text: JSON.stringify({ ...object, hash }), isObject: true });
+  const root = manifest.models.get(model.root)!;
+  if (since === undefined || !root.lastModified) {
+    // Every row, hashed: what differs from what the site holds goes.
+    const seen = new Set<number>();
+    for await (const object of serializeModel(knex, dialect, manifest, model)) {
+      seen.add(object.pk);
+      if (held.has(object.pk)) continue;
+      const v = version(object);
+      if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
+    }
+    yield* deletedLines([...agreed.keys()].filter((id) => !seen.has(id) && !held.has(id)), agreed);
+    return;
   }
-  const gone = [...agreed.keys()].filter((id) => !seen.has(id) && !held.has(id));
+  // Since the last acknowledged feed: rows modified since (the app and every install move
+  // lastModified), rows the site does not hold, and rows whose base moved since (the centre
+  // kept its version against the site's, a repair); only those are hashed.
+  const after = modifiedAfterParam(since)!;
+  const sent = new Set<number>();
+  for await (const object of serializeModel(knex, dialect, manifest, model, { after: normalizeDatetime(after) })) {
+    sent.add(object.pk);
+    if (held.has(object.pk)) continue;
+    const v = version(object);
+    if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
+  }
+  const ids = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
+  const present = new Set(ids);
+  const moved = new Set((await knex(BASE_TABLE).select('row_id').where({ peer_id: site.id, model: model.name }).where('changed', '>', after)).map((r) => Number(r.row_id)));
+  const others = ids.filter((id) => !sent.has(id) && !held.has(id) && (!agreed.has(id) || moved.has(id)));
+  for await (const object of serializeRows(knex, dialect, manifest, model, others)) {
+    const v = version(object);
+    if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
+  }
+  yield* deletedLines([...agreed.keys()].filter((id) => !present.has(id) && !held.has(id)), agreed);
+}
+
+function* deletedLines(gone: number[], agreed: Map<number, { ref: string }>): Generator<BundleLine> {
   for (let i = 0; i < gone.length; i += PER_LINE) yield { text: JSON.stringify({ deleted: gone.slice(i, i + PER_LINE).map((pk) => ({ pk, ref: agreed.get(pk)!.ref })) }), isObject: false };
+}
+
+/** The centre's clock of the last feed a site acknowledged, per app (the next feed starts there). */
+const FEED_APP = (app: string) => `${app}#feed`;
+
+/** Since when a site's next feed looks (undefined: every row). */
+export async function feedSince(knex: Knex, manifest: AppManifest, site: SiteRow): Promise<string | undefined> {
+  return (await readWatermarks(knex, site.id, FEED_APP(manifest.app))).get('*');
 }
 
 /** What a site says it did with a feed: rows taken (with the version it now holds) and deletes applied. */
 export interface FeedAck {
   feed: string;
+  /** The feed header's clock (the centre's, when it began reading): the next feed starts there. */
+  clock?: string;
   taken: Array<[model: string, id: number, ref: string, hash: string]>;
   deleted: Array<[model: string, id: number]>;
   /** Deletes the site could not apply (another of its rows still needs the row): it keeps the row as its own. */
@@ -79,6 +121,9 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
   const refused = (ack.refused ?? []).filter(([name, id]) => { entry(name); return Number.isSafeInteger(id); });
   await knex.transaction(async (trx) => {
     await touchContact(trx, site);
+    const clock = typeof ack.clock === 'string' && !Number.isNaN(Date.parse(ack.clock)) ? ack.clock : undefined;
+    const since = (await readWatermarks(trx, site.id, FEED_APP(manifest.app))).get('*');
+    if (clock && (!since || clock > since)) await writeWatermarks(trx, site.id, FEED_APP(manifest.app), new Map([['*', clock]]));
     for (const [name, { taken, deleted }] of byModel) {
       const model = manifest.models.get(name)!;
       await writeBase(trx, dialect, site.id, model, taken);
@@ -99,9 +144,10 @@ export async function acceptFeedAck(knex: Knex, dialect: DialectAdapter, manifes
 }
 
 /** `repair`: forget what the centre believes the site holds, so the next feed is whole. */
-export async function resetSiteBase(knex: Knex, site: SiteRow): Promise<number> {
+export async function resetSiteBase(knex: Knex, manifest: AppManifest, site: SiteRow): Promise<number> {
   return knex.transaction(async (trx) => {
     await touchContact(trx, site);
+    await trx(WATERMARK_TABLE).where({ database_id: site.id, app: FEED_APP(manifest.app) }).del();
     return Number(await trx(BASE_TABLE).where({ peer_id: site.id }).del());
   });
 }

@@ -12,7 +12,7 @@ import { unpackBundle } from './bundle.js';
 import { CentreBusyError, installBundle, RepairNeededError, StaleBundleError } from './install-bundle.js';
 import { dependencyOrder } from '../manifest/order.js';
 import type { Policies } from '../exchange/centre-install.js';
-import { acceptFeedAck, centreTags, feedHeader, feedLines, resetSiteBase, type FeedAck } from '../exchange/feed.js';
+import { acceptFeedAck, centreTags, feedHeader, feedLines, feedSince, resetSiteBase, type FeedAck } from '../exchange/feed.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
 
@@ -208,11 +208,13 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
       for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) return refuse(res, 500, `the centre has no table ${model.table}`);
       const tags = await centreTags(db.knex, manifest, site);
+      // `?full=1`: every row compared, not only what moved since the last acknowledged feed.
+      const since = url.searchParams.get('full') === '1' ? undefined : await feedSince(db.knex, manifest, site);
       res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-server-time': new Date().toISOString().replace(/\.\d+Z$/, 'Z') });
       const write = (text: string) => (res.write(`${text}\n`) ? Promise.resolve() : new Promise<void>((resolve) => res.once('drain', resolve)));
       try {
         await write(JSON.stringify(feedHeader(manifest, plan)));
-        for (const model of plan) for await (const line of feedLines(db.knex, db.dialect, manifest, model, site, tags)) await write(line.text);
+        for (const model of plan) for await (const line of feedLines(db.knex, db.dialect, manifest, model, site, tags, since)) await write(line.text);
         await write(JSON.stringify({ end: true }));
         res.end();
       } catch (error) {
@@ -236,7 +238,7 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       }
     }
     if (url.pathname === '/api/exchange/reset' && req.method === 'POST') {
-      const n = await resetSiteBase(db.knex, site);
+      const n = await resetSiteBase(db.knex, manifest, site);
       log(`site ${site.name}: repair: forgot the ${n} versions it held`);
       return send(res, 200, { site: site.name, forgotten: n });
     }

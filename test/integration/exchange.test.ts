@@ -138,6 +138,18 @@ describe.each(dialects)('exchange with a centre on %s', (dialect) => {
     expect(await run()).toMatchObject({ sent: 0, received: 0, written: 0 });
   });
 
+  it('a centre change made by hand without moving last_modified reaches the site with --full', async () => {
+    await withDb(centre.url, async (db) => {
+      // Nothing says it moved: neither its last_modified nor its base (as if both were long ago).
+      await db.knex('hcore_variable').where({ id: 3 }).update({ descr_alt: 'changed by hand', last_modified: '2000-01-01 00:00:00' });
+      await db.knex('remotesyncdb_base').where({ model: 'Variable', row_id: 3 }).update({ changed: '2000-01-01T00:00:00.000Z' });
+    });
+    expect((await run()).received).toBe(0);
+    expect(await run({ full: true })).toMatchObject({ received: 1, written: 1 });
+    await withDb(site.url, async (db) => expect((await db.knex('hcore_variable').where({ original_id: 3 }).first()).descr_alt).toBe('changed by hand'));
+    expect(await run({ full: true })).toMatchObject({ sent: 0, received: 0, written: 0 });
+  });
+
   it('deletes travel both ways', async () => {
     await withDb(site.url, async (db) => {
       const v = await db.knex('hcore_variable').where({ descr: 'Νέα μεταβλητή' }).first();
