@@ -30,6 +30,27 @@ export async function insertRows(trx: Knex.Transaction, dialect: DialectAdapter,
   return dialect.execute(trx, sql, bindings, returning !== undefined);
 }
 
+/**
+ * One row's UPDATE by pk, through the dialect's prepared-statement path (a statement per table
+ * and set of columns, parsed once: SQLite's cache, PostgreSQL's named statements) rather than
+ * a query built per row.
+ */
+export async function updateRow(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, id: number, changed: Record<string, unknown>): Promise<void> {
+  const columns = Object.keys(changed);
+  const key = `${dialect.name}|${table}|${pk}|${columns.join(',')}`;
+  let sql = updateSql.get(key);
+  if (sql === undefined) {
+    const q = dialect.quote;
+    sql = `UPDATE ${q(table)} SET ${columns.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${q(pk)} = ?`;
+    if (updateSql.size > 500) updateSql.clear();
+    updateSql.set(key, sql);
+  }
+  await dialect.execute(trx, sql, [...columns.map((c) => changed[c] ?? null), id], false);
+}
+
+/** UPDATE texts by table and columns. */
+const updateSql = new Map<string, string>();
+
 /** INSERT texts by table, columns and row count: full batches repeat the same text. */
 const insertSql = new Map<string, string>();
 

@@ -3,7 +3,7 @@ import { canonical } from '../values/values.js';
 import { failObject, type InstallContext, type ModelStep } from './context.js';
 import { warnShape } from './decode-batch.js';
 import type { DecodedObject } from './decode-object.js';
-import { insertReturningIds, insertRows } from './insert.js';
+import { insertReturningIds, insertRows, updateRow } from './insert.js';
 import { bumpRoot } from './last-modified.js';
 import type { DecodedFk } from './resolve-ids.js';
 
@@ -32,7 +32,7 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
       // Synchronous: no promise per stored object, only per UPDATE sent.
       const changed = changesOf(ctx, step, object, localId!, current, deferred[index]);
       if (changed !== undefined) {
-        if (!ctx.isDryRun) await ctx.trx(model.table).where(model.pk, localId!).update(changed);
+        if (!ctx.isDryRun) await updateRow(ctx.trx, ctx.dialect, model.table, model.pk, localId!, changed);
         step.tally.updated.add(localId!);
       }
       continue;
