@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,17 +9,9 @@ import { addSite } from '../../src/push/sites.js';
 import { nowDatetime } from '../../src/values/values.js';
 import { createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { withDb } from '../helpers/inspect.js';
-import { BIN, runBin } from '../helpers/run-bin.js';
+import { BIN, freePort, runBin } from '../helpers/run-bin.js';
 
 const tmpdir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('exchange, repair and conflicts from the command line', () => {
   let site: TestDatabase;

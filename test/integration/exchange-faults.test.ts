@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,17 +12,12 @@ import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { sharedRows } from '../helpers/exchange.js';
 import { withDb } from '../helpers/inspect.js';
-import { BIN } from '../helpers/run-bin.js';
+import { BIN, freePort } from '../helpers/run-bin.js';
 
 const dialects = await availableDialects();
 const tmpdir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const freePort = () => new Promise<number>((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as net.AddressInfo;
-    s.close(() => resolve(port));
-  });
-});
+
 
 /** Edit `n` rows on each side (different rows) and add a few at the site. */
 async function edits(siteUrl: string, centreUrl: string, round: number, n = 40): Promise<void> {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,20 +10,12 @@ import { addSite } from '../../src/push/sites.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
-import { BIN, runBin } from '../helpers/run-bin.js';
+import { BIN, freePort, runBin } from '../helpers/run-bin.js';
 
 const dialects = await availableDialects();
 const manifest = loadManifest('hcore');
 const SAMPLE_OBJECTS = 461;
 const tmpdir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A centre as its own process: `serve --accept-push` on `port`, resolved once it listens. */
 async function startCentre(db: string, port: number): Promise<ChildProcess> {
