@@ -56,11 +56,17 @@ export function siteClock(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-async function write(out: WriteStream, hash: ReturnType<typeof createHash>, text: string): Promise<number> {
+/** Write text as UTF-8 (hashing it when a hash is given), waiting for the stream to drain; returns the bytes written. */
+async function write(out: WriteStream, hash: ReturnType<typeof createHash> | undefined, text: string): Promise<number> {
   const buffer = Buffer.from(text, 'utf8');
-  hash.update(buffer);
+  hash?.update(buffer);
   if (!out.write(buffer)) await new Promise<void>((resolve) => out.once('drain', resolve));
   return buffer.length;
+}
+
+/** End a stream and wait until its file is written. */
+function end(out: WriteStream): Promise<void> {
+  return new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
 }
 
 /** What a cut asks for: the site's database, the models in order, the centre's watermarks. */
@@ -159,15 +165,13 @@ async function cutPart(options: CutOptions, models: readonly ModelDef[], file: s
   await mkdir(path.dirname(file), { recursive: true });
   const parts: Part[] = [];
   const lines = options.lines ?? ((model: ModelDef) => pushLines(options, model));
-  const refersToItself = (m: ModelDef) => m.fks.some((fk) => fk.to === m.name) || m.m2m.some((x) => x.to === m.name) || m.parent !== undefined;
-  const isSplittable = options.splitModels === true && options.maxBytes !== undefined && models.length === 1 && !refersToItself(models[0]);
+  // A model whose objects may refer to others of it (a self FK or m2m), or an MTI child, stays whole.
+  const staysWhole = (m: ModelDef) => m.fks.some((fk) => fk.to === m.name) || m.m2m.some((x) => x.to === m.name) || m.parent !== undefined;
+  const isSplittable = options.splitModels === true && options.maxBytes !== undefined && models.length === 1 && !staysWhole(models[0]);
   let out = createWriteStream(file);
   let current: Part = { file, bytes: 0, objects: 0, models: models.map((m) => m.name) };
-  const close = () => new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   const put = async (text: string) => {
-    const buffer = Buffer.from(text, 'utf8');
-    if (!out.write(buffer)) await new Promise<void>((resolve) => out.once('drain', resolve));
-    current.bytes += buffer.length;
+    current.bytes += await write(out, undefined, text);
   };
   try {
     for (const model of models) {
@@ -177,8 +181,8 @@ async function cutPart(options: CutOptions, models: readonly ModelDef[], file: s
         if (!line.isObject && isOpening) opening.push(line.text);
         if (line.isObject) {
           isOpening = false;
-          if (isSplittable && current.objects > 0 && current.bytes + line.text.length > options.maxBytes!) {
-            await close();
+          if (isSplittable && current.objects > 0 && current.bytes + Buffer.byteLength(line.text) + 1 > options.maxBytes!) {
+            await end(out);
             parts.push(current);
             const next = `${file}.${parts.length}`;
             out = createWriteStream(next);
@@ -191,7 +195,7 @@ async function cutPart(options: CutOptions, models: readonly ModelDef[], file: s
       }
     }
   } finally {
-    await close();
+    await end(out);
   }
   parts.push(current);
   return parts;
@@ -226,7 +230,7 @@ async function assemble(options: CutOptions, parts: readonly Part[], clock: stri
       }
     }
   } finally {
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await end(out);
   }
   return { header, file, bytes, sha256: hash.digest('hex'), objects: parts.reduce((n, p) => n + p.objects, 0) };
 }
@@ -266,7 +270,7 @@ export async function unpackBundle(file: string, dir: string, manifest: AppManif
     if (!current) return;
     const c = current;
     c.bytes += await write(c.out, c.hash, ']\n');
-    await new Promise<void>((resolve, reject) => c.out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await end(c.out);
     models[c.model.name] = { model: c.model.name, url: `bundle:${header!.id}`, file: fixtureFile(dir, c.model.name), bytes: c.bytes, sha256: c.hash.digest('hex'), objects: c.objects, serverTime: header!.siteClock, ...(c.modifiedAfter ? { modifiedAfter: c.modifiedAfter } : {}) };
     current = undefined;
   };
