@@ -5,14 +5,14 @@ import { IdMaps } from '../install/id-map.js';
 import { installObjects } from '../install/install.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
-import { IDMAP_TABLE } from '../schema/bookkeeping.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import type { UnpackedBundle } from '../push/bundle.js';
 import { setLastSync } from '../sync/registry.js';
-import { deleteRow, dropBase, loadBase, versionsOf, writeBase, type BaseRow } from './base.js';
+import { totals } from '../sync/report.js';
+import { deleteRow, dropBase, loadBase, replaceClaims, untag, versionsOf, writeBase, type BaseRow } from './base.js';
 import { SENT_TABLE } from './exchange-tables.js';
 import type { FeedAck } from './feed.js';
-import { PeerTags } from './version.js';
+import { parseRef, PeerTags } from './version.js';
 
 /** What applying a feed did at the site. */
 export interface FeedResult {
@@ -23,7 +23,6 @@ export interface FeedResult {
   /** Rows changed here since the centre last knew them, kept as they are (sent by the next exchange). */
   held: Array<{ model: string; id: number; reason: string }>;
   rejects: Array<{ model: string; pk: unknown; reason: string }>;
-  ack: FeedAck;
 }
 
 /** The centre as the site knows it: its registry id and hostname. */
@@ -110,9 +109,8 @@ export async function applyFeed(options: { db: Database; manifest: AppManifest; 
     await trx(SENT_TABLE).insert({ peer_id: centre.id, bundle_id: 'ack', model: '', row_id: 0, ref: '', hash: null, fields: JSON.stringify(ack) });
     await setLastSync(trx, dialect, manifest.registry, centre.id, feed.header.siteClock);
     await dialect.finish(trx, lockKey, true);
-    const objects = result.counts.reduce((n, c) => n + c.objects, 0);
-    const written = result.counts.reduce((n, c) => n + c.inserted + c.updated, 0);
-    return { objects, written, deleted, held, rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })), ack };
+    const { received: objects, written } = totals(result.counts);
+    return { objects, written, deleted, held, rejects: result.rejects.map((r) => ({ model: r.model, pk: r.pk, reason: r.reason })) };
   } catch (error) {
     if (!trx.isCompleted()) await dialect.finish(trx, lockKey, false).catch(() => {});
     throw error;
@@ -131,13 +129,10 @@ async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: r
       const slice = pairs.slice(i, i + 500);
       const rows = await trx(model.table).select(model.pk, ORIGINAL_DB).whereIn(model.pk, slice.map((p) => p[1]));
       const present = new Map(rows.map((r) => [Number(r[model.pk]), r[ORIGINAL_DB]]));
-      const rehomed = rows.filter((r) => Number(r[ORIGINAL_DB] ?? 0) === centreId).map((r) => Number(r[model.pk]));
-      if (rehomed.length > 0) await trx(model.table).whereIn(model.pk, rehomed).update({ [ORIGINAL_DB]: null, [ORIGINAL_ID]: null });
+      await untag(trx, manifest, model, rows.filter((r) => Number(r[ORIGINAL_DB] ?? 0) === centreId).map((r) => Number(r[model.pk])));
       for (const [x, local] of slice) if (present.has(local)) wanted.set(x, local);
     }
-    await trx(IDMAP_TABLE).where({ original_db_id: centreId, model: model.name }).del();
-    const fresh = [...wanted];
-    for (let i = 0; i < fresh.length; i += 200) await trx(IDMAP_TABLE).insert(fresh.slice(i, i + 200).map(([x, local]) => ({ original_db_id: centreId, model: model.name, original_id: x, local_id: local })));
+    await replaceClaims(trx, centreId, model, wanted);
   }
 }
 
@@ -152,7 +147,8 @@ async function applyCentreDeletes(trx: Knex.Transaction, dialect: DialectAdapter
     const wanted = new Map<number, number>();
     for (const { pk, ref } of feed.deleted.get(model.name) ?? []) {
       // A row of the site's own that the centre deleted: named by its pk here.
-      const own = typeof ref === 'string' && /^s\d+$/.test(ref) ? Number(ref.slice(1)) : undefined;
+      const parsed = parseRef(ref);
+      const own = parsed?.side === 'site' ? parsed.pk : undefined;
       const local = idMaps.lookup(model, pk) ?? (own !== undefined && (await trx(model.table).where(model.pk, own).first(model.pk)) ? own : undefined);
       if (local === undefined) ack.deleted.push([model.name, pk]);
       else wanted.set(local, pk);
@@ -178,8 +174,7 @@ async function applyCentreDeletes(trx: Knex.Transaction, dialect: DialectAdapter
       const blocked = await deleteRow(trx, manifest, model, local);
       if (blocked) {
         // Still needed here: the row becomes the site's own (untagged) and goes up again as new.
-        const root = manifest.models.get(model.root)!;
-        await trx(root.table).where(root.pk, local).update({ [ORIGINAL_DB]: null, [ORIGINAL_ID]: null });
+        await untag(trx, manifest, model, [local]);
         for (const level of manifest.models.values()) if (level.root === model.root) await dropBase(trx, centre.id, level, [local]);
         held.push({ model: model.name, id: local, reason: `deleted at the centre, but it cannot go here (${blocked}): kept as this site's own row` });
         (ack.refused ??= []).push([model.name, pk, blocked]);

@@ -2,7 +2,9 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { insertRows } from '../install/insert.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { ORIGINAL_DB } from '../schema/app-tables.js';
+import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { IDMAP_TABLE } from '../schema/bookkeeping.js';
+import type { BundleLine } from '../push/bundle.js';
 import { serializeRows } from '../server/serialize.js';
 import { nowDatetime } from '../values/values.js';
 import { BASE_TABLE } from './exchange-tables.js';
@@ -84,6 +86,37 @@ export async function originsOf(knex: Knex | Knex.Transaction, manifest: AppMani
   const root = manifest.models.get(model.root)!;
   const rows = await inBatches(ids, (slice) => knex(root.table).select(`${root.pk} as id`, `${ORIGINAL_DB} as db`).whereIn(root.pk, slice));
   return new Map(rows.map((r) => [Number(r.id), r.db === null || r.db === undefined ? null : Number(r.db)]));
+}
+
+/** Ids per claims line, so that no line grows without bound. */
+const PER_LINE = 5000;
+
+/**
+ * A model's section opening in a bundle or a feed: its section line, then, for a root, its
+ * claims, `[local id, the peer's pk]` of every row tagged with the peer. Always one claims line,
+ * even empty: the receiver replaces what it kept with them (a stale claim must go).
+ */
+export async function* sectionLines(knex: Knex | Knex.Transaction, model: ModelDef, peerId: number): AsyncGenerator<BundleLine> {
+  yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
+  if (model.parent !== undefined) return;
+  const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, peerId).orderBy(model.pk);
+  for (let i = 0; i === 0 || i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
+}
+
+/** Make a peer's claims of a root model exactly `wanted` (its pk -> the local id), writing only what differs. */
+export async function replaceClaims(trx: Knex.Transaction, peerId: number, model: ModelDef, wanted: ReadonlyMap<number, number>): Promise<void> {
+  const where = { original_db_id: peerId, model: model.name };
+  const kept = new Map((await trx(IDMAP_TABLE).select('original_id', 'local_id').where(where)).map((r) => [Number(r.original_id), Number(r.local_id)]));
+  const gone = [...kept].filter(([theirs, local]) => wanted.get(theirs) !== local).map(([theirs]) => theirs);
+  for (let i = 0; i < gone.length; i += IN_BATCH) await trx(IDMAP_TABLE).where(where).whereIn('original_id', gone.slice(i, i + IN_BATCH)).del();
+  const fresh = [...wanted].filter(([theirs, local]) => kept.get(theirs) !== local);
+  for (let i = 0; i < fresh.length; i += 200) await trx(IDMAP_TABLE).insert(fresh.slice(i, i + 200).map(([theirs, local]) => ({ ...where, original_id: theirs, local_id: local })));
+}
+
+/** Clear the origin tags of these rows' root: they are this database's own from now on. */
+export async function untag(trx: Knex.Transaction, manifest: AppManifest, model: ModelDef, ids: readonly number[]): Promise<void> {
+  const root = manifest.models.get(model.root)!;
+  for (let i = 0; i < ids.length; i += IN_BATCH) await trx(root.table).whereIn(root.pk, ids.slice(i, i + IN_BATCH)).update({ [ORIGINAL_DB]: null, [ORIGINAL_ID]: null });
 }
 
 /** Move a root row's lastModified column to now (a resolution written by hand is an edit). */

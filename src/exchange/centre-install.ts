@@ -4,16 +4,16 @@ import type { DecodedObject } from '../install/decode-object.js';
 import { IdMaps } from '../install/id-map.js';
 import { installObjects, type InstallResult } from '../install/install.js';
 import type { ConflictPolicy, AppManifest, ModelDef } from '../manifest/types.js';
-import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
+import { ORIGINAL_DB } from '../schema/app-tables.js';
 import { IDMAP_TABLE } from '../schema/bookkeeping.js';
 import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import type { UnpackedBundle } from '../push/bundle.js';
 import { SITE_TABLE } from '../push/push-tables.js';
 import type { SiteRow } from '../push/sites.js';
-import { deleteRow, dropBase, loadBase, originsOf, versionsOf, writeBase, type BaseRow } from './base.js';
+import { deleteRow, dropBase, loadBase, originsOf, replaceClaims, untag, versionsOf, writeBase, type BaseRow } from './base.js';
 import { CONFLICT_TABLE } from './exchange-tables.js';
 import { threeWay, type Home, type Outcome } from './policy.js';
-import { PeerTags, versionOf, type Canon, type Version } from './version.js';
+import { parseRef, PeerTags, versionOf, type Canon, type Version } from './version.js';
 
 /** A conflict as recorded at the centre. */
 interface ConflictRecord { model: string; sitePk?: number; rowId: number | null; ref: string; home: string; policy: ConflictPolicy; base: Canon | null; site: Canon | null; centre: Canon | null; outcome: Outcome }
@@ -37,7 +37,7 @@ export interface ExchangeInstallResult extends InstallResult { conflicts: number
 export async function installExchangeBundle(options: { trx: Knex.Transaction; dialect: DialectAdapter; manifest: AppManifest; plan: readonly ModelDef[]; site: SiteRow; bundle: UnpackedBundle; policies?: Policies }): Promise<ExchangeInstallResult> {
   const { trx, dialect, manifest, plan, site, bundle } = options;
   const policyOf = (model: ModelDef) => options.policies?.get(model.name) ?? model.conflictPolicy;
-  const homes = await homeNames(trx, manifest, site);
+  const homes = await homeNames(trx, manifest);
   await writeClaims(trx, manifest, plan, site, bundle);
   // The site's identities of its objects' references: a claimed id is the centre's row (even
   // one the centre has deleted since: the claim still says whose it was).
@@ -135,8 +135,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   }
 
   const deletedRows = await applySiteDeletes(trx, dialect, manifest, plan, site, bundle, tags, homes, policyOf, conflicts);
-  await recordConflicts(trx, site, conflicts);
-  return { ...result, conflicts: conflicts.length, deletedRows };
+  return { ...result, conflicts: await recordConflicts(trx, site, conflicts), deletedRows };
 }
 
 /** Batches without the objects a decision left out (a row the centre deleted and keeps deleted). */
@@ -159,10 +158,10 @@ function applyPlan(model: ModelDef, plan: Plan | undefined, incoming: DecodedObj
 }
 
 /** Names of the registry's ids, and which are push/exchange sites. */
-async function homeNames(trx: Knex.Transaction, manifest: AppManifest, site: SiteRow): Promise<{ names: Map<number, string>; sites: Set<number>; site: SiteRow }> {
+async function homeNames(trx: Knex.Transaction, manifest: AppManifest): Promise<{ names: Map<number, string>; sites: Set<number> }> {
   const names = new Map((await trx(manifest.registry).select('id', 'name')).map((r) => [Number(r.id), String(r.name)]));
   const sites = new Set((await trx(SITE_TABLE).select('id')).map((r) => Number(r.id)));
-  return { names, sites, site };
+  return { names, sites };
 }
 
 function homeOf(origin: number | null, site: SiteRow, homes: { names: Map<number, string>; sites: Set<number> }): Home {
@@ -192,11 +191,7 @@ async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: r
       const valid = new Set(rows.filter((r) => Number(r[ORIGINAL_DB] ?? 0) !== site.id).map((r) => Number(r[model.pk])));
       for (const [local, centre] of slice) if (valid.has(centre)) wanted.set(local, centre);
     }
-    const kept = new Map((await trx(IDMAP_TABLE).select('original_id', 'local_id').where({ original_db_id: site.id, model: model.name })).map((r) => [Number(r.original_id), Number(r.local_id)]));
-    const gone = [...kept].filter(([local, centre]) => wanted.get(local) !== centre).map(([local]) => local);
-    for (let i = 0; i < gone.length; i += 500) await trx(IDMAP_TABLE).where({ original_db_id: site.id, model: model.name }).whereIn('original_id', gone.slice(i, i + 500)).del();
-    const fresh = [...wanted].filter(([local, centre]) => kept.get(local) !== centre);
-    for (let i = 0; i < fresh.length; i += 200) await trx(IDMAP_TABLE).insert(fresh.slice(i, i + 200).map(([local, centre]) => ({ original_db_id: site.id, model: model.name, original_id: local, local_id: centre })));
+    await replaceClaims(trx, site.id, model, wanted);
   }
 }
 
@@ -215,17 +210,23 @@ async function applySiteDeletes(trx: Knex.Transaction, dialect: DialectAdapter, 
     if (entries.length === 0) continue;
     await idMaps.of(model);
     const gone: number[] = [];
+    // The rows the site deleted, by their identity: the centre's id, or the site's pk of its own row.
+    const rows: Array<{ rowId: number; ref: string; entry: (typeof entries)[number] }> = [];
     for (const entry of entries) {
       const ref = String(entry.ref ?? `s${entry.pk}`);
-      const m = /^([sc])(\d+)$/.exec(ref);
-      if (!m) continue;
-      const rowId = m[1] === 'c' ? Number(m[2]) : idMaps.lookup(model, Number(m[2]));
-      if (rowId === undefined) continue;
-      const now = (await versionsOf(trx, dialect, manifest, model, [rowId], tags)).get(rowId) ?? null;
+      const parsed = parseRef(ref);
+      const rowId = parsed === undefined ? undefined : parsed.side === 'centre' ? parsed.pk : idMaps.lookup(model, parsed.pk);
+      if (rowId !== undefined) rows.push({ rowId, ref, entry });
+    }
+    const ids = rows.map((r) => r.rowId);
+    const versions = await versionsOf(trx, dialect, manifest, model, ids, tags);
+    const origins = await originsOf(trx, manifest, model, ids);
+    for (const { rowId, ref, entry } of rows) {
+      const now = versions.get(rowId) ?? null;
       gone.push(rowId);
       if (now === null) continue;
       const base: Version | null = entry.base ? { hash: entry.base.hash, fields: entry.base.fields } : null;
-      const home = homeOf((await originsOf(trx, manifest, model, [rowId])).get(rowId) ?? null, site, homes);
+      const home = homeOf(origins.get(rowId) ?? null, site, homes);
       const outcome = threeWay(policyOf(model), home, base, null, now);
       const record = (o: Outcome) => conflicts.push({ model: model.name, rowId, ref, home: describeHome(home), policy: policyOf(model), base: base?.fields ?? null, site: null, centre: now.fields, outcome: o });
       if (outcome.decision === 'site') {
@@ -238,15 +239,17 @@ async function applySiteDeletes(trx: Knex.Transaction, dialect: DialectAdapter, 
         record({ decision: 'centre', keepFromCentre: [], isConflict: true, reason: `deleted at the site, but the delete cannot apply here: ${blocked}` });
       } else record(outcome);
       // The row stays: a row of the site's is the centre's from now on.
-      if (ref.startsWith('s') && model.parent === undefined) await trx(model.table).where(model.pk, rowId).update({ [ORIGINAL_DB]: null, [ORIGINAL_ID]: null });
+      if (ref.startsWith('s') && model.parent === undefined) await untag(trx, manifest, model, [rowId]);
     }
     await dropBase(trx, site.id, model, gone);
   }
   return deleted;
 }
 
-async function recordConflicts(trx: Knex.Transaction, site: SiteRow, conflicts: readonly ConflictRecord[]): Promise<void> {
+/** Keep the conflicts; returns how many were new (one met again is recorded once). */
+async function recordConflicts(trx: Knex.Transaction, site: SiteRow, conflicts: readonly ConflictRecord[]): Promise<number> {
   const created = new Date().toISOString();
+  let recorded = 0;
   const json = (v: Canon | null) => (v === null ? null : JSON.stringify(v));
   for (const c of conflicts) {
     const record = { site_id: site.id, model: c.model, ref: c.ref, site_version: json(c.site), centre_version: json(c.centre) };
@@ -258,6 +261,8 @@ async function recordConflicts(trx: Knex.Transaction, site: SiteRow, conflicts: 
       base: json(c.base), site_version: json(c.site), centre_version: json(c.centre),
       decision: c.outcome.decision, reason: c.outcome.reason, status: c.outcome.decision === 'held' ? 'open' : 'decided', created,
     });
+    recorded++;
   }
+  return recorded;
 }
 

@@ -16,8 +16,7 @@ import { lockDir, push, type PushResult } from '../push/push.js';
 import { applyFeed, type CentreRef, type FeedResult } from './apply-feed.js';
 import { BASE_TABLE, ensureExchangeTables, SENT_TABLE } from './exchange-tables.js';
 import type { FeedAck } from './feed.js';
-import { siteChanges } from './site-cut.js';
-import { exchangeCut, markCommitted } from './site-cut.js';
+import { exchangeCut, markCommitted, siteChanges } from './site-cut.js';
 import { PeerTags } from './version.js';
 
 /** Options of `remotesyncdb exchange` and `repair` (run at the site). */
@@ -75,7 +74,7 @@ export interface ExchangeResult {
 export async function exchange(options: ExchangeOptions): Promise<ExchangeResult> {
   return withSite(options, async (site) => {
     const pushed = await pushChanges(site);
-    const feed = await receiveFeed(site, pushed, false);
+    const feed = await receiveFeed(site, false);
     return result(site, pushed, feed);
   });
 }
@@ -98,9 +97,9 @@ export async function repair(options: ExchangeOptions): Promise<ExchangeResult> 
       await trx(SENT_TABLE).where({ peer_id: site.centre.id }).del();
     });
     await rm(path.join(site.dir, 'push'), { recursive: true, force: true });
-    const first = await receiveFeed(site, undefined, true);
+    const first = await receiveFeed(site, true);
     const pushed = await pushChanges(site);
-    const feed = await receiveFeed(site, pushed, false);
+    const feed = await receiveFeed(site, false);
     return { ...result(site, pushed, feed), received: first.objects + feed.objects, written: first.written + feed.written, deleted: first.deleted + feed.deleted, unsentFile };
   });
 }
@@ -155,21 +154,16 @@ async function withSite(options: ExchangeOptions, fn: (site: Site) => Promise<Ex
 async function pushChanges(site: Site): Promise<PushResult> {
   const { options } = site;
   site.emit(`Sending this site's changes to ${site.endpoint.baseUrl}`);
-  try {
-    return await push({
-      to: options.with, app: options.app, ...(options.db ? { db: options.db } : {}), exclude: options.exclude ?? [], token: options.token,
-      ...(options.http ? { http: options.http } : {}), ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}), ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
-      dir: path.join(site.dir, 'push'), cut: exchangeCut(site.centre.id), onCommitted: (ack) => markCommitted(site.db.knex, site.db.dialect, site.manifest, site.centre.id, ack),
-      emit: (e) => { if (e.type === 'phase') site.emit(e.message); },
-    });
-  } catch (error) {
-    if (error instanceof PushRefusedError && /repair/.test(error.message)) throw new PushRefusedError(`${error.message}`, { meta: { remote: site.endpoint.hostname, reason: 'repair' } });
-    throw error;
-  }
+  return push({
+    to: options.with, app: options.app, ...(options.db ? { db: options.db } : {}), exclude: options.exclude ?? [], token: options.token,
+    ...(options.http ? { http: options.http } : {}), ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}), ...(options.maxBundleBytes ? { maxBundleBytes: options.maxBundleBytes } : {}),
+    dir: path.join(site.dir, 'push'), cut: exchangeCut(site.centre.id), onCommitted: (ack) => markCommitted(site.db.knex, site.db.dialect, site.manifest, site.centre.id, ack),
+    emit: (e) => { if (e.type === 'phase') site.emit(e.message); },
+  });
 }
 
 /** Fetch the centre's feed for this site, apply it in one transaction, and acknowledge it. */
-async function receiveFeed(site: Site, pushed: PushResult | undefined, isRepair: boolean): Promise<FeedResult> {
+async function receiveFeed(site: Site, isRepair: boolean): Promise<FeedResult> {
   const { endpoint, client, manifest } = site;
   site.emit(`Fetching ${endpoint.baseUrl}'s feed for this site`);
   const file = path.join(site.dir, 'feed.jsonl');

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { serializeModel, serializeRows, type SerializedObject } from '../server/serialize.js';
 import { WATERMARK_TABLE } from '../schema/bookkeeping.js';
 import { modifiedAfterParam, readWatermarks, writeWatermarks } from '../sync/watermarks.js';
@@ -10,7 +9,7 @@ import { normalizeDatetime } from '../values/values.js';
 import { siteClock, type BundleHeader, type BundleLine } from '../push/bundle.js';
 import type { SiteRow } from '../push/sites.js';
 import { SITE_TABLE } from '../push/push-tables.js';
-import { dropBase, loadBase, writeBase } from './base.js';
+import { dropBase, loadBase, sectionLines, writeBase } from './base.js';
 import { BASE_TABLE, CONFLICT_TABLE } from './exchange-tables.js';
 import { parseRef, PeerTags, versionOf } from './version.js';
 
@@ -31,54 +30,38 @@ export function feedHeader(manifest: AppManifest, plan: readonly ModelDef[]): Bu
  * Reads one page of a model at a time, plus the site's base of that model.
  */
 export async function* feedLines(knex: Knex, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, site: SiteRow, tags: PeerTags, since?: string): AsyncGenerator<BundleLine> {
-  yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
-  if (model.parent === undefined) {
-    const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, site.id).orderBy(model.pk);
-    // Always a claims line, even empty: the site replaces its claims with it (a stale claim must go).
-    for (let i = 0; i === 0 || i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
-  }
+  yield* sectionLines(knex, model, site.id);
   const agreed = await loadBase(knex, site.id, model);
   const held = new Set((await knex(CONFLICT_TABLE).select('row_id').where({ site_id: site.id, model: model.name, status: 'open' }).whereNotNull('row_id')).map((r) => Number(r.row_id)));
   // Rows held for this site (a manual conflict): named, so that a repair keeps them.
   if (held.size > 0) yield { text: JSON.stringify({ held: [...held] }), isObject: false };
-  const version = (object: SerializedObject) => versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
-  const line = (object: SerializedObject, hash: string): BundleLine => ({ text: JSON.stringify({ ...object, hash }), isObject: true });
-  const root = manifest.models.get(model.root)!;
-  if (since === undefined || !root.lastModified) {
-    // Every row, hashed: what differs from what the site holds goes.
-    const seen = new Set<number>();
-    for await (const object of serializeModel(knex, dialect, manifest, model)) {
+  // The objects of `objects` whose version differs from what the site holds (a held row never).
+  const seen = new Set<number>();
+  const differing = async function* (objects: AsyncIterable<SerializedObject>): AsyncGenerator<BundleLine> {
+    for await (const object of objects) {
       seen.add(object.pk);
       if (held.has(object.pk)) continue;
-      const v = version(object);
-      if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
+      const { hash } = versionOf(manifest, model, object.fields, (m, id) => tags.ref(m, id));
+      if (agreed.get(object.pk)?.hash !== hash) yield { text: JSON.stringify({ ...object, hash }), isObject: true };
     }
-    yield* deletedLines([...agreed.keys()].filter((id) => !seen.has(id) && !held.has(id)), agreed);
-    return;
+  };
+  let present: ReadonlySet<number> = seen;
+  if (since === undefined || !manifest.models.get(model.root)!.lastModified) {
+    // Every row, hashed.
+    yield* differing(serializeModel(knex, dialect, manifest, model));
+  } else {
+    // Since the last acknowledged feed: rows modified since (the app and every install move
+    // lastModified), rows the site does not hold, and rows whose base moved since (the centre
+    // kept its version against the site's, a repair); only those are hashed.
+    const after = modifiedAfterParam(since)!;
+    yield* differing(serializeModel(knex, dialect, manifest, model, { after: normalizeDatetime(after) }));
+    const ids = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
+    const moved = new Set((await knex(BASE_TABLE).select('row_id').where({ peer_id: site.id, model: model.name }).where('changed', '>', after)).map((r) => Number(r.row_id)));
+    const others = ids.filter((id) => !seen.has(id) && (!agreed.has(id) || moved.has(id)));
+    present = new Set(ids);
+    yield* differing(serializeRows(knex, dialect, manifest, model, others));
   }
-  // Since the last acknowledged feed: rows modified since (the app and every install move
-  // lastModified), rows the site does not hold, and rows whose base moved since (the centre
-  // kept its version against the site's, a repair); only those are hashed.
-  const after = modifiedAfterParam(since)!;
-  const sent = new Set<number>();
-  for await (const object of serializeModel(knex, dialect, manifest, model, { after: normalizeDatetime(after) })) {
-    sent.add(object.pk);
-    if (held.has(object.pk)) continue;
-    const v = version(object);
-    if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
-  }
-  const ids = (await knex(model.table).select(model.pk).orderBy(model.pk)).map((r) => Number(r[model.pk]));
-  const present = new Set(ids);
-  const moved = new Set((await knex(BASE_TABLE).select('row_id').where({ peer_id: site.id, model: model.name }).where('changed', '>', after)).map((r) => Number(r.row_id)));
-  const others = ids.filter((id) => !sent.has(id) && !held.has(id) && (!agreed.has(id) || moved.has(id)));
-  for await (const object of serializeRows(knex, dialect, manifest, model, others)) {
-    const v = version(object);
-    if (agreed.get(object.pk)?.hash !== v.hash) yield line(object, v.hash);
-  }
-  yield* deletedLines([...agreed.keys()].filter((id) => !present.has(id) && !held.has(id)), agreed);
-}
-
-function* deletedLines(gone: number[], agreed: Map<number, { ref: string }>): Generator<BundleLine> {
+  const gone = [...agreed.keys()].filter((id) => !present.has(id) && !held.has(id));
   for (let i = 0; i < gone.length; i += PER_LINE) yield { text: JSON.stringify({ deleted: gone.slice(i, i + PER_LINE).map((pk) => ({ pk, ref: agreed.get(pk)!.ref })) }), isObject: false };
 }
 

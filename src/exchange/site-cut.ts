@@ -3,18 +3,15 @@ import { createInterface } from 'node:readline';
 import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
-import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { serializeModel, type SerializedObject } from '../server/serialize.js';
 import { cutBundles, type BundleLine, type CutBundle, type CutOptions } from '../push/bundle.js';
 import type { BundleAck } from '../push/install-bundle.js';
-import { dropBase, loadBase, writeBase, type BaseRow } from './base.js';
+import { dropBase, loadBase, sectionLines, writeBase, type BaseRow } from './base.js';
 import { SENT_TABLE } from './exchange-tables.js';
 import { PeerTags, versionOf, type Canon, type Version } from './version.js';
 
 /** Objects compared and written per round. */
 const BATCH = 500;
-/** Ids per claims or deleted line. */
-const PER_LINE = 5000;
 
 /** A change the site has not agreed with its centre yet: a changed or new object, or a delete. */
 export interface SiteChange {
@@ -136,11 +133,7 @@ export function exchangeCut(centreId: number): (options: CutOptions) => Promise<
     const tags = new PeerTags(knex, manifest, centreId, 'site');
     await tags.load(options.plan);
     const lines = async function* (model: ModelDef): AsyncGenerator<BundleLine> {
-      yield { text: JSON.stringify({ section: model.name, modifiedAfter: null, pks: [] }), isObject: false };
-      if (model.parent === undefined) {
-        const rows = await knex(model.table).select(`${model.pk} as id`, `${ORIGINAL_ID} as original`).where(ORIGINAL_DB, centreId).orderBy(model.pk);
-        for (let i = 0; i === 0 || i < rows.length; i += PER_LINE) yield { text: JSON.stringify({ claims: rows.slice(i, i + PER_LINE).map((r) => [Number(r.id), Number(r.original)]) }), isObject: false };
-      }
+      yield* sectionLines(knex, model, centreId);
       for await (const changes of siteChanges(knex, dialect, manifest, model, centreId, tags)) {
         const sent = changes.map((c) => ({ peer_id: centreId, bundle_id: '', model: model.name, row_id: c.pk, ref: c.ref, hash: c.version?.hash ?? null, fields: c.version ? JSON.stringify(c.version.fields) : null }));
         for (let i = 0; i < sent.length; i += 100) await knex(SENT_TABLE).insert(sent.slice(i, i + 100));

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Database } from '../dialects/index.js';
 import { installExchangeBundle, type ExchangeInstallResult, type Policies } from '../exchange/centre-install.js';
 import { BASE_TABLE } from '../exchange/exchange-tables.js';
+import { touchContact } from '../exchange/feed.js';
 import { LockError, RemoteSyncError } from '../errors.js';
 import { installObjects, type InstallResult } from '../install/install.js';
 import { IntSet } from '../install/int-collections.js';
@@ -61,7 +62,7 @@ export class RepairNeededError extends RemoteSyncError {
  */
 async function checkRetention(trx: Knex.Transaction, site: SiteRow, retentionMs: number | undefined): Promise<void> {
   const last = (await trx(SITE_TABLE).where({ id: site.id }).first('last_contact'))?.last_contact as string | null | undefined;
-  await trx(SITE_TABLE).where({ id: site.id }).update({ last_contact: new Date().toISOString() });
+  await touchContact(trx, site);
   if (retentionMs === undefined || !last || Date.now() - Date.parse(last) <= retentionMs) return;
   if (!(await trx(BASE_TABLE).where({ peer_id: site.id }).first('row_id'))) return;
   const span = retentionMs >= 86_400_000 ? `${Math.round(retentionMs / 86_400_000)} days` : `${Math.round(retentionMs / 1000)} s`;

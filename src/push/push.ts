@@ -66,8 +66,6 @@ export interface PushResult {
   /** The last bundle's ack. */
   ack: BundleAck;
   acks: BundleAck[];
-  /** Every bundle the centre is known to have committed, with an ack or, an ack lost, by its state. */
-  committed: string[];
   /** The size of each bundle this push committed, in order. */
   bundleBytes: number[];
   /** Objects the bundles held, rows written at the centre, objects rejected there. */
@@ -107,7 +105,6 @@ export async function push(options: PushOptions): Promise<PushResult> {
     throw error;
   });
   const acks: BundleAck[] = [];
-  const committed: string[] = [];
   const bundleBytes: number[] = [];
   let bytes = 0;
   let bytesSent = 0;
@@ -125,7 +122,6 @@ export async function push(options: PushOptions): Promise<PushResult> {
       const done = queue.findIndex((b) => b.id === last?.id && b.sha256 === last.sha256);
       if (done >= 0) {
         for (const bundle of queue.slice(0, done + 1)) {
-          committed.push(bundle.id);
           // Its ack, rejects included, as the centre recorded it (kept for its last 50 bundles).
           const known = await centreRequest(endpoint, 'GET', `/api/push/bundles/${bundle.id}`, client);
           const ack = known.status === 200 ? (known.body.ack as BundleAck | undefined) : undefined;
@@ -163,7 +159,6 @@ export async function push(options: PushOptions): Promise<PushResult> {
         if (outcome.ack) {
           await options.onCommitted?.(outcome.ack);
           acks.push(outcome.ack);
-          committed.push(bundle.id);
           bundleBytes.push(bundle.bytes);
           bytes += bundle.bytes;
           await keep(dir, queue.splice(0, 1), queue);
@@ -176,7 +171,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
         // What the centre would not take, with its reasons, where the site's operator looks.
         const rejects = acks.flatMap((a) => a.rejects.map((r) => ({ model: r.model, pk: typeof r.pk === 'number' ? r.pk : null, reason: r.reason })));
         await writeRejects(dir, `centre ${endpoint.hostname}`, rejects);
-        return { status: 'success', centre: endpoint.hostname, ack, acks, committed, bundleBytes, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
+        return { status: 'success', centre: endpoint.hostname, ack, acks, bundleBytes, objects: sum((a) => a.objects), written: sum((a) => a.written), rejected: rejects.length, rejectsFile: path.join(dir, 'rejects.txt'), bytes, bytesSent, resumed, durationMs: Date.now() - started };
       }
       // Refused as cut from an old state (another bundle committed first): cut again.
       await keep(dir, queue.splice(0), queue);
@@ -279,7 +274,8 @@ async function send(endpoint: RemoteEndpoint, client: CentreClientOptions, bundl
       if (answer.status === 409 && answer.body.state) return { refusal: String(answer.body.error), bytesSent };
       if (answer.status === 409 && typeof answer.body.received === 'number') continue; // the centre lost part of it: upload again from there
       if (answer.status === 404) continue; // the upload was forgotten: start it again
-      throw refused(endpoint, answer.status, answer.body);
+      // Refused for good; the centre's reason (a retention that asks for a repair) goes with it.
+      throw refused(endpoint, answer.status, answer.body, typeof answer.body.reason === 'string' ? answer.body.reason : undefined);
     }
   } finally {
     await file.close();
