@@ -45,6 +45,18 @@ export interface DialectAdapter {
    * install). Returns the rows when `wantRows`.
    */
   execute(trx: Knex.Transaction, sql: string, bindings: readonly unknown[], wantRows: boolean): Promise<Record<string, unknown>[]>;
+  /**
+   * The database's bulk load of many rows (PostgreSQL: `COPY ... FROM STDIN`), given as one
+   * flat array of values, `columns.length` per row; absent where multi-row INSERTs are the
+   * fastest path.
+   */
+  bulkInsert?(trx: Knex.Transaction, table: string, columns: readonly string[], values: readonly unknown[]): Promise<void>;
+  /**
+   * `n` new ids of a table's id counter, taken in one statement (PostgreSQL: its sequence),
+   * never handed to anyone else, so rows can go in with them through `bulkInsert`; absent
+   * where the database only numbers rows as it inserts them.
+   */
+  reserveIds?(trx: Knex.Transaction, table: string, pk: string, n: number): Promise<number[]>;
   /** Let FK checks wait until commit (Django's loaddata does the same). */
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
 import type { Knex } from 'knex';
 import { connectionOf, lockKey, type DialectAdapter } from './dialect.js';
 
@@ -10,9 +13,14 @@ const types = {
   getTypeParser(oid: number, format?: string) {
     if (oid === OID.date || oid === OID.timestamp || oid === OID.timestamptz) return (v: string) => v;
     if (oid === OID.int8) return (v: string) => Number(v);
-    return pg.types.getTypeParser(oid, format as 'text');
+    return driver().types.getTypeParser(oid, format as 'text');
   },
 };
+
+// The driver is loaded when a PostgreSQL database is opened, not by every run of the command.
+const load = createRequire(import.meta.url);
+const driver = (): typeof pg => load('pg');
+const copyFrom = (sql: string): ReturnType<typeof import('pg-copy-streams').from> => (load('pg-copy-streams') as typeof import('pg-copy-streams')).from(sql);
 
 /** PostgreSQL through pg. */
 export const postgresAdapter: DialectAdapter = {
@@ -64,6 +72,17 @@ export const postgresAdapter: DialectAdapter = {
     const result = await conn.query({ name, text, values: bindings as unknown[] });
     return wantRows ? (result.rows as Record<string, unknown>[]) : [];
   },
+  async bulkInsert(trx, table, columns, values) {
+    const conn = await connectionOf<pg.Client>(trx);
+    const sql = `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
+    await pipeline(Readable.from(copyText(columns.length, values)), conn.query(copyFrom(sql)));
+  },
+  async reserveIds(trx, table, pk, n) {
+    // nextval hands each id to one caller only, whatever else writes to the table meanwhile.
+    const conn = await connectionOf<pg.Client>(trx);
+    const { rows } = await conn.query({ text: 'SELECT nextval(pg_get_serial_sequence($1, $2)) AS id FROM generate_series(1, $3)', values: [`"${table}"`, pk, n], rowMode: 'array' });
+    return rows.map((r: unknown[]) => Number(r[0]));
+  },
   bindBoolean: (v) => v,
   readJson: (v) => v,
   async deferConstraints(trx) {
@@ -88,3 +107,32 @@ export const postgresAdapter: DialectAdapter = {
     else await trx.rollback();
   },
 };
+
+/** One value in COPY's text format: https://www.postgresql.org/docs/current/sql-copy.html (File Formats, Text Format). */
+function copyValue(value: unknown): string {
+  if (value === null || value === undefined) return '\\N';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'boolean') return value ? 't' : 'f';
+  if (Buffer.isBuffer(value)) return `\\\\x${value.toString('hex')}`;
+  const text = value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return COPY_SPECIAL.test(text) ? text.replace(COPY_ESCAPES, (c) => COPY_ESCAPE[c]) : text;
+}
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES = /[\\\n\r\t]/g;
+const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Rows (`width` values each, one flat array) as COPY text lines, in strings of about 1 MiB. */
+function* copyText(width: number, values: readonly unknown[]): Generator<string> {
+  let text = '';
+  for (let at = 0; at < values.length; at += width) {
+    let line = copyValue(values[at]);
+    for (let c = 1; c < width; c++) line += `\t${copyValue(values[at + c])}`;
+    text += `${line}\n`;
+    if (text.length >= 1 << 20) {
+      yield text;
+      text = '';
+    }
+  }
+  if (text) yield text;
+}

@@ -9,25 +9,78 @@ export function batchSize(dialect: DialectAdapter, columns: number): number {
 }
 
 /**
- * One multi-row `INSERT ... VALUES (...), (...)`, optionally with RETURNING. knex writes a
- * multi-row insert for SQLite as `SELECT ... UNION ALL ...`, which SQLite caps at 500 terms
+ * Rows to insert as one flat array of values, `columns.length` per row, in `columns` order
+ * (no object per row: the install builds this straight from its decoded objects).
+ */
+export interface RowValues {
+  readonly columns: readonly string[];
+  readonly values: unknown[];
+}
+
+/** Below this many rows a dialect's bulk path (COPY) costs more than an INSERT. */
+const BULK_MIN_ROWS = 64;
+
+/**
+ * Insert rows without reading anything back: through the dialect's bulk path where it has one
+ * (PostgreSQL's COPY) for more than a handful of rows, else as multi-row INSERTs.
+ */
+export async function insertValues(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: RowValues): Promise<void> {
+  const count = rows.values.length / rows.columns.length;
+  if (count === 0) return;
+  if (dialect.bulkInsert && count >= BULK_MIN_ROWS) return dialect.bulkInsert(trx, table, rows.columns, rows.values);
+  await insertStatements(trx, dialect, table, rows);
+}
+
+/**
+ * Multi-row `INSERT ... VALUES (...), (...)`, optionally with RETURNING (the returned rows
+ * in statement order). A batch goes out in statements of a few fixed shapes (the dialect's
+ * largest, then 100, 10 and 1 rows), so each table and column set is parsed and prepared at
+ * most four times in a run, whatever the batch sizes. knex writes a multi-row insert for
+ * SQLite as `SELECT ... UNION ALL ...`, which SQLite caps at 500 terms
  * (SQLITE_MAX_COMPOUND_SELECT); a VALUES list has no such cap and is the same on all three.
  */
-export async function insertRows(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: Record<string, unknown>[], returning?: string[]): Promise<Record<string, unknown>[]> {
-  if (rows.length === 0) return [];
-  const columns = Object.keys(rows[0]);
-  const bindings: unknown[] = [];
-  for (const row of rows) for (const c of columns) bindings.push(row[c] === undefined ? null : row[c]);
-  const key = `${dialect.name}|${table}|${columns.join(',')}|${rows.length}|${returning?.join(',') ?? ''}`;
+async function insertStatements(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: RowValues, returning?: readonly string[]): Promise<Record<string, unknown>[]> {
+  const { columns, values } = rows;
+  const width = columns.length;
+  const count = values.length / width;
+  const largest = batchSize(dialect, width);
+  const returned: Record<string, unknown>[] = [];
+  for (let at = 0; at < count;) {
+    const left = count - at;
+    const n = left >= largest ? largest : left >= 100 ? 100 : left >= 10 ? 10 : 1;
+    const bindings = n === count ? values : values.slice(at * width, (at + n) * width);
+    const result = await dialect.execute(trx, insertText(dialect, table, columns, n, returning), bindings, returning !== undefined);
+    for (const row of result) returned.push(row);
+    at += n;
+  }
+  return returned;
+}
+
+/** The INSERT text of `n` rows, cached: full batches repeat the same text. */
+function insertText(dialect: DialectAdapter, table: string, columns: readonly string[], n: number, returning?: readonly string[]): string {
+  const key = `${dialect.name}|${table}|${columns.join(',')}|${n}|${returning?.join(',') ?? ''}`;
   let sql = insertSql.get(key);
   if (sql === undefined) {
     const q = dialect.quote;
     const tuple = `(${columns.map(() => '?').join(', ')})`;
-    sql = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}${returning ? ` RETURNING ${returning.map(q).join(', ')}` : ''}`;
+    sql = `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${Array.from({ length: n }, () => tuple).join(', ')}${returning ? ` RETURNING ${returning.map(q).join(', ')}` : ''}`;
     if (insertSql.size > 500) insertSql.clear();
     insertSql.set(key, sql);
   }
-  return dialect.execute(trx, sql, bindings, returning !== undefined);
+  return sql;
+}
+
+/** Rows as objects (the keys of the first row are the columns) in one flat array of values. */
+export function rowValues(rows: readonly Record<string, unknown>[]): RowValues {
+  const columns = rows.length === 0 ? [] : Object.keys(rows[0]);
+  const values: unknown[] = [];
+  for (const row of rows) for (const c of columns) values.push(row[c] === undefined ? null : row[c]);
+  return { columns, values };
+}
+
+/** Insert rows given as objects (the keys of the first row are the columns). */
+export async function insertRows(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: Record<string, unknown>[]): Promise<void> {
+  if (rows.length > 0) await insertValues(trx, dialect, table, rowValues(rows));
 }
 
 /**
@@ -51,33 +104,62 @@ export async function updateRow(trx: Knex.Transaction, dialect: DialectAdapter, 
 /** UPDATE texts by table and columns. */
 const updateSql = new Map<string, string>();
 
-/** INSERT texts by table, columns and row count: full batches repeat the same text. */
+/** INSERT texts by table, columns and row count. */
 const insertSql = new Map<string, string>();
 
 /**
- * Insert rows into a root table and return their generated ids in row order. With
- * RETURNING where the dialect has it; otherwise (MySQL) by reading the ids back through the
- * unique origin index when the rows are tagged, or from LAST_INSERT_ID for one row.
+ * Insert rows into a root table (their origin tags among the columns) and return their new
+ * ids in row order:
+ * - where the dialect reserves ids (PostgreSQL: a block of the table's sequence, taken in one
+ *   statement), the rows go in with those ids through its bulk path;
+ * - with RETURNING where the dialect has it, matched back by origin tag rather than trusting
+ *   the order of RETURNING;
+ * - otherwise (MySQL) by reading the ids back through the unique origin index, or from
+ *   LAST_INSERT_ID for one row.
  */
-export async function insertReturningIds(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, rows: Record<string, unknown>[]): Promise<number[]> {
-  if (rows.length === 0) return [];
-  if (dialect.supportsReturning) {
-    const returned = await insertRows(trx, dialect, model.table, rows, [model.pk, ORIGINAL_ID]);
-    if (rows.length === 1) return [Number(returned[0][model.pk])];
-    // Map back by origin tag rather than trusting the order of RETURNING.
-    const byOriginal = new Map<number, number>(returned.map((r: Record<string, unknown>) => [Number(r[ORIGINAL_ID]), Number(r[model.pk])]));
-    return rows.map((row) => byOriginal.get(Number(row[ORIGINAL_ID]))!);
+export async function insertReturningIds(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, rows: RowValues): Promise<number[]> {
+  const { columns, values } = rows;
+  const count = values.length / columns.length;
+  if (count === 0) return [];
+  const originAt = columns.indexOf(ORIGINAL_ID);
+  if (dialect.reserveIds && dialect.bulkInsert && count >= BULK_MIN_ROWS && !columns.includes(model.pk)) {
+    const ids = await dialect.reserveIds(trx, model.table, model.pk, count);
+    const width = columns.length;
+    const withIds: unknown[] = new Array(count * (width + 1));
+    for (let r = 0, from = 0, to = 0; r < count; r++) {
+      withIds[to++] = ids[r];
+      for (let c = 0; c < width; c++) withIds[to++] = values[from++];
+    }
+    await dialect.bulkInsert(trx, model.table, [model.pk, ...columns], withIds);
+    return ids;
   }
-  if (rows.length === 1) {
-    const [id] = await trx(model.table).insert(rows);
+  if (dialect.supportsReturning) {
+    const returned = await insertStatements(trx, dialect, model.table, rows, [model.pk, ORIGINAL_ID]);
+    if (count === 1 || originAt < 0) return returned.map((r) => Number(r[model.pk]));
+    const byOriginal = new Map<number, number>();
+    for (const r of returned) byOriginal.set(Number(r[ORIGINAL_ID]), Number(r[model.pk]));
+    return originsOf(rows, originAt).map((original) => byOriginal.get(original)!);
+  }
+  if (count === 1) {
+    const row = Object.fromEntries(columns.map((c, i) => [c, values[i]]));
+    const [id] = await trx(model.table).insert(row);
     return [Number(id)];
   }
-  await insertRows(trx, dialect, model.table, rows);
-  const remoteId = rows[0][ORIGINAL_DB] as number;
+  await insertStatements(trx, dialect, model.table, rows);
+  const remoteId = values[columns.indexOf(ORIGINAL_DB)] as number;
+  const origins = originsOf(rows, originAt);
   const found = await trx(model.table)
     .select(`${model.pk} as id`, `${ORIGINAL_ID} as original`)
     .where(ORIGINAL_DB, remoteId)
-    .whereIn(ORIGINAL_ID, rows.map((r) => r[ORIGINAL_ID] as number));
+    .whereIn(ORIGINAL_ID, origins);
   const byOriginal = new Map<number, number>(found.map((r) => [Number(r.original), Number(r.id)]));
-  return rows.map((row) => byOriginal.get(Number(row[ORIGINAL_ID]))!);
+  return origins.map((original) => byOriginal.get(original)!);
+}
+
+/** The origin id of each row. */
+function originsOf(rows: RowValues, originAt: number): number[] {
+  const { columns, values } = rows;
+  const origins: number[] = [];
+  for (let at = originAt; at < values.length; at += columns.length) origins.push(Number(values[at]));
+  return origins;
 }

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { DialectAdapter } from '../dialects/index.js';
 import { ModelInstallError } from '../errors.js';
 import type { AppManifest, FieldDef, ModelDef } from '../manifest/types.js';
-import { insertReturningIds } from './insert.js';
+import { insertReturningIds, rowValues } from './insert.js';
 
 /** A value that satisfies a NOT NULL column of a field type, for a placeholder row. */
 export function placeholderValue(field: FieldDef, dialect: DialectAdapter): unknown {
@@ -61,7 +61,7 @@ export class Placeholders {
         for (const field of level.fields) row[field.name] = placeholderValue(field, this.dialect);
         for (const fk of level.fks) row[fk.column] = fk.isNullable ? null : await this.idOf(this.manifest.models.get(fk.to)!);
         if (id === undefined) {
-          [id] = await insertReturningIds(this.trx, this.dialect, level, [row]);
+          [id] = await insertReturningIds(this.trx, this.dialect, level, rowValues([row]));
         } else {
           row[level.pk] = id;
           await this.trx(level.table).insert(row);

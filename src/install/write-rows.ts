@@ -3,7 +3,7 @@ import { canonical } from '../values/values.js';
 import { failObject, type InstallContext, type ModelStep } from './context.js';
 import { warnShape } from './decode-batch.js';
 import type { DecodedObject } from './decode-object.js';
-import { insertReturningIds, insertRows, updateRow } from './insert.js';
+import { insertReturningIds, insertValues, updateRow } from './insert.js';
 import { bumpRoot } from './last-modified.js';
 import type { DecodedFk } from './resolve-ids.js';
 
@@ -101,21 +101,39 @@ export async function insertNewRows(ctx: InstallContext, step: ModelStep, insert
   if (inserts.length === 0) return;
   const { trx, dialect, remoteId, now, isDryRun } = ctx;
   const { model, rootMap, tally, lastModified } = step;
+  const columns = Object.keys(inserts[0].row);
   if (model.parent === undefined) {
-    const rows = inserts.map(({ pk, row }) => ({ ...row, ...(lastModified ? { [lastModified]: now } : {}), [ORIGINAL_ID]: pk, [ORIGINAL_DB]: remoteId }));
-    const ids = isDryRun ? rows.map(() => --ctx.fakeId) : await insertReturningIds(trx, dialect, model, rows);
-    inserts.forEach(({ pk }, i) => {
-      rootMap.set(pk, ids[i]);
+    // The origin tags and this run's time after the row's own columns.
+    const tags = lastModified ? [lastModified, ORIGINAL_ID, ORIGINAL_DB] : [ORIGINAL_ID, ORIGINAL_DB];
+    const ids = isDryRun ? inserts.map(() => --ctx.fakeId) : await insertReturningIds(trx, dialect, model, { columns: [...columns, ...tags], values: valuesOf(inserts, columns, (pk, values) => {
+      if (lastModified) values.push(now);
+      values.push(pk, remoteId);
+    }) });
+    for (let i = 0; i < inserts.length; i++) {
+      rootMap.set(inserts[i].pk, ids[i]);
       tally.inserted.add(ids[i]);
-    });
+    }
   } else {
-    if (!isDryRun) await insertRows(trx, dialect, model.table, inserts.map(({ pk, row }) => ({ ...row, [model.pk]: rootMap.get(pk)! })));
+    if (!isDryRun) await insertValues(trx, dialect, model.table, { columns: [...columns, model.pk], values: valuesOf(inserts, columns, (pk, values) => values.push(rootMap.get(pk)!)) });
     ctx.idMaps.markPresent(model, inserts.map(({ pk }) => pk));
     for (const { pk } of inserts) {
       tally.inserted.add(rootMap.get(pk)!);
       bumpRoot(ctx, model, rootMap.get(pk)!);
     }
   }
+}
+
+/** The new rows' values in one flat array: each row's `columns`, then what `more` appends for it. */
+function valuesOf(inserts: NewRow[], columns: string[], more: (pk: number, values: unknown[]) => void): unknown[] {
+  const values: unknown[] = [];
+  for (const { pk, row } of inserts) {
+    for (const column of columns) {
+      const value = row[column];
+      values.push(value === undefined ? null : value);
+    }
+    more(pk, values);
+  }
+  return values;
 }
 
 function numOrNull(v: unknown): number | null {

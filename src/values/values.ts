@@ -82,7 +82,8 @@ export function toColumnValue(field: FieldDef, value: unknown, dialect: DialectA
     case 'text': {
       if (typeof value !== 'string') throw new ValueError(`expects a string, got ${JSON.stringify(value)}`);
       if (!dialect.supportsNulInText && value.includes('\u0000')) throw new ValueError('contains a NUL character, which this database cannot store in text');
-      if (field.maxLength !== undefined && [...value].length > field.maxLength) throw new ValueError(`is ${[...value].length} characters long, more than the column's ${field.maxLength}`);
+      // UTF-16 length bounds the characters (code points): only a long string is counted.
+      if (field.maxLength !== undefined && value.length > field.maxLength && [...value].length > field.maxLength) throw new ValueError(`is ${[...value].length} characters long, more than the column's ${field.maxLength}`);
       return value;
     }
     case 'integer': {
