@@ -178,7 +178,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
         };
         if (args.all) return runFleet(args, base);
         // listr2 on a terminal; plain timestamped lines otherwise (cron, logs); nothing with -S/--json.
-        const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? new TerminalProgress(io.stdout) : undefined;
+        const progress = (io.stdout as NodeJS.WriteStream).isTTY && !args.silent && !args.json && Number(args.verbosity) >= 1 ? await TerminalProgress.create(io.stdout) : undefined;
         progress?.start();
         const emit = progress ? (e: SyncEvent) => { if (e.type === 'warning') renderer.event(e); else progress.event(e); } : renderer.event;
         let result;

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { SyncEvent } from '../sync/events.js';
 import { kb } from './render.js';
 
@@ -39,8 +39,14 @@ export class TerminalProgress {
   private installed = { models: 0, objects: 0, started: 0, modelStarted: 0 };
   private planned = 0;
 
-  constructor(stdout: Writable) {
-    this.listr = new Listr(
+  /** A progress display on `stdout` (listr2 is loaded only here: a run under cron never needs it). */
+  static async create(stdout: Writable): Promise<TerminalProgress> {
+    const { Listr } = await import('listr2');
+    return new TerminalProgress(stdout, Listr);
+  }
+
+  private constructor(stdout: Writable, ListrClass: typeof Listr) {
+    this.listr = new ListrClass(
       PHASES.map(({ phase, title }) => ({
         title,
         rendererOptions: { persistentOutput: true },

@@ -29,6 +29,7 @@ export async function installModel(ctx: InstallContext, model: ModelDef): Promis
 
 /** The phases of one batch, each handing the next what it needs. */
 async function installBatch(ctx: InstallContext, step: ModelStep, objects: FixtureObject[]): Promise<void> {
+  await needIds(ctx, step, objects);
   const decoded = decodeBatch(ctx, step, objects);
   await claimByNaturalKey(ctx, step, decoded);
   const stored = await loadStoredRows(ctx, step, objects);
@@ -37,13 +38,30 @@ async function installBatch(ctx: InstallContext, step: ModelStep, objects: Fixtu
   await insertNewRows(ctx, step, inserts);
 }
 
+/** Look up the local ids a batch can meet: its objects' own (and their parents'), and their FKs' targets. */
+async function needIds(ctx: InstallContext, step: ModelStep, objects: FixtureObject[]): Promise<void> {
+  const { idMaps, manifest } = ctx;
+  const { model, parent } = step;
+  const pks = objects.map((o) => o.pk);
+  await idMaps.need(model, pks);
+  if (parent) await idMaps.need(parent, pks);
+  for (const fk of model.fks) {
+    const targets: number[] = [];
+    for (const object of objects) {
+      const target = object.fields[fk.name];
+      if (typeof target === 'number') targets.push(target);
+    }
+    await idMaps.need(manifest.models.get(fk.to)!, targets);
+  }
+}
+
 /** Load what a model's objects need: the id maps of its root, parent and FK targets, its natural keys. */
 async function startModel(ctx: InstallContext, model: ModelDef): Promise<ModelStep> {
   const { manifest, idMaps } = ctx;
-  const rootMap = await idMaps.of(model);
+  const rootMap = await idMaps.prepare(model);
   const parent = model.parent === undefined ? undefined : manifest.models.get(model.parent)!;
-  if (parent) await idMaps.of(parent);
-  for (const fk of model.fks) await idMaps.of(manifest.models.get(fk.to)!);
+  if (parent) await idMaps.prepare(parent);
+  for (const fk of model.fks) await idMaps.prepare(manifest.models.get(fk.to)!);
   const naturalKeys = model.naturalKey && !model.parent && ctx.useNaturalKeys ? await NaturalKeyIndex.load(ctx.trx, ctx.dialect, model, ctx.remoteId) : undefined;
   return {
     model,

@@ -2,7 +2,6 @@ import type { M2mDef, ModelDef } from '../manifest/types.js';
 import type { InstallContext } from './context.js';
 import { groupBy } from './group-by.js';
 import { insertRows } from './insert.js';
-import { IntSet } from './int-collections.js';
 import { touched, unresolved } from './links.js';
 
 /** The remote's link list of one object's auto m2m field. */
@@ -24,10 +23,9 @@ export async function linkM2m(ctx: InstallContext): Promise<void> {
   for (const items of groupBy(ctx.pendingM2m, (p) => `${p.model.name}.${p.m2m.name}`)) {
     const { model, m2m } = items[0];
     if (m2m.kind !== 'auto') continue;
-    const owners = await ctx.idMaps.of(model);
+    const owners = await ctx.idMaps.prepare(model);
     const targetModel = ctx.manifest.models.get(m2m.to)!;
-    const theirs = new IntSet();
-    for (const id of (await ctx.idMaps.of(targetModel)).values()) theirs.add(id);
+    await ctx.idMaps.prepare(targetModel);
     for (let i = 0; i < items.length; i += IN_BATCH) {
       const slice = items.slice(i, i + IN_BATCH);
       const ownerIds = slice.map((p) => owners.get(p.ownerPk)!);
@@ -36,6 +34,9 @@ export async function linkM2m(ctx: InstallContext): Promise<void> {
       const stored = ownerIds.filter((id) => id > 0);
       const rows = stored.length === 0 ? [] : await ctx.trx(m2m.table).select(`${m2m.source} as s`, `${m2m.target} as t`).whereIn(m2m.source, stored);
       for (const row of rows) existing.get(Number(row.s))!.add(Number(row.t));
+      await ctx.idMaps.need(targetModel, slice.flatMap((p) => p.targets));
+      // Which stored links point at this remote's rows: only those are the remote's to remove.
+      const theirs = await ctx.idMaps.owned(targetModel, [...new Set(rows.map((row) => Number(row.t)))]);
       const inserts: Record<string, number>[] = [];
       const deletes: Array<[number, number]> = [];
       slice.forEach((p, k) => {

@@ -22,6 +22,7 @@ export async function claimByNaturalKey(ctx: InstallContext, step: ModelStep, de
     rootMap.set(object.pk, localId);
     claims.push({ pk: object.pk, localId });
   }
+  if (claims.length > 0) ctx.idMaps.noteClaims(model);
   if (claims.length > 0 && !ctx.isDryRun) {
     await insertRows(ctx.trx, ctx.dialect, IDMAP_TABLE, claims.map((c) => ({ original_db_id: ctx.remoteId, model: model.name, original_id: c.pk, local_id: c.localId })));
   }

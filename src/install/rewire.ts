@@ -25,9 +25,10 @@ const REWIRE_BATCH = 500;
 export async function rewire(ctx: InstallContext): Promise<void> {
   for (const items of groupBy(ctx.pendingFks, (p) => `${p.model.name}.${p.fk.name}`)) {
     const { model, fk } = items[0];
-    const owners = await ctx.idMaps.of(model);
+    const owners = await ctx.idMaps.prepare(model);
     const targetModel = ctx.manifest.models.get(fk.to)!;
-    await ctx.idMaps.of(targetModel);
+    await ctx.idMaps.prepare(targetModel);
+    await ctx.idMaps.need(targetModel, items.map((p) => p.targetPk));
     const pairs: Array<[number, number | null]> = [];
     for (const p of items) {
       const ownerId = owners.get(p.ownerPk)!;
