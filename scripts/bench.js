@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench -- [--objects 100000] [--db URL] [--out FILE] [--only sync,push,exchange]
+// npm run bench -- [--objects 100000] [--db URL] [--out FILE] [--only sync,push,exchange] [--change-percent 1]
 //                   [--exchange-rows 10000] [--exchange-centres sqlite,postgres,mysql]
 // Generates a deterministic hcore data set of N objects (the sample's shapes: MTI chains,
 // forward self references, the nullable Gentity <-> WaterBasin cycle, NOT NULL FKs into MTI
@@ -29,7 +29,7 @@ import { exchange } from '../dist/exchange/exchange.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'remotesyncdb.js');
-const { values: args } = parseArgs({ options: { objects: { type: 'string', default: '100000' }, db: { type: 'string' }, out: { type: 'string', default: 'bench-results.json' }, keep: { type: 'boolean', default: false }, 'push-objects': { type: 'string', default: '5000' }, 'push-sites': { type: 'string', default: '1,4,16' }, only: { type: 'string', default: 'sync,push,exchange' }, 'exchange-rows': { type: 'string', default: '10000' }, 'exchange-centres': { type: 'string', default: 'sqlite,postgres,mysql' } } });
+const { values: args } = parseArgs({ options: { objects: { type: 'string', default: '100000' }, 'change-percent': { type: 'string', default: '1' }, db: { type: 'string' }, out: { type: 'string', default: 'bench-results.json' }, keep: { type: 'boolean', default: false }, 'push-objects': { type: 'string', default: '5000' }, 'push-sites': { type: 'string', default: '1,4,16' }, only: { type: 'string', default: 'sync,push,exchange' }, 'exchange-rows': { type: 'string', default: '10000' }, 'exchange-centres': { type: 'string', default: 'sqlite,postgres,mysql' } } });
 const SECTIONS = ['sync', 'push', 'exchange'];
 const only = new Set(args.only.split(',').map((s) => s.trim()).filter(Boolean));
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: no section "${s}" (${SECTIONS.join(', ')})`);
@@ -344,6 +344,32 @@ async function exchangeRuns() {
 }
 
 const results = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? ''}`.trim(), node: process.version, target: args.db ? new URL(args.db).protocol.replace(':', '') : 'sqlite', requested: N };
+/** Parse and its floor are timed in this many rounds (fewer at millions of objects: each round reads every file three times). */
+const PARSE_ROUNDS = N > 2_000_000 ? 3 : 7;
+
+/**
+ * Change `percent`% of the source's objects as an app would: every root row whose id is 0 mod
+ * (100 / percent) gets a new text and a new last_modified; returns how many rows changed.
+ */
+async function changeSource(url, percent) {
+  const every = Math.max(1, Math.round(100 / percent));
+  const db = openDatabase(url);
+  let changed = 0;
+  try {
+    await db.knex.transaction(async (trx) => {
+      for (const model of manifest.models.values()) {
+        if (model.isPrivate || !model.lastModified) continue;
+        const text = model.fields.find((f) => (f.type === 'text' || f.type === 'string') && !(model.naturalKey ?? []).includes(f.name) && f.name !== model.lastModified);
+        if (!text) continue;
+        changed += await trx(model.table).where(trx.raw(`${model.pk} % ${every} = 0`)).update({ [text.name]: trx.raw(`${text.name} || ' *'`), [model.lastModified]: nowDatetime() });
+      }
+    });
+  } finally {
+    await db.knex.destroy();
+  }
+  return changed;
+}
+
 /** The sync section: generate, serve, sync into a fresh target, the floors, re-syncs and an install alone. */
 async function syncRuns() {
   log(`generating about ${N} objects into ${sourceUrl}`);
@@ -365,7 +391,7 @@ async function syncRuns() {
     // Parse and its floor in rounds, back to back, so that both see the same load on a shared
     // machine: the ratio is the median of the rounds' ratios (the first round also warms the JIT).
     const rounds = [];
-    for (let i = 0; i < 7; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
+    for (let i = 0; i < PARSE_ROUNDS; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     results.parseFloor = { seconds: median(rounds.map((r) => r.floor.seconds)), objects: rounds[0].floor.objects, ratio: +median(rounds.map((r) => r.parse.seconds / r.floor.seconds)).toFixed(2), batchesRatio: +median(rounds.map((r) => r.batches.seconds / r.floor.seconds)).toFixed(2) };
     const parseSeconds = median(rounds.map((r) => r.parse.seconds));
@@ -375,6 +401,11 @@ async function syncRuns() {
     log('sync 2: nothing changed (incremental)');
     const second = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
     results.resyncIncremental = { seconds: second.seconds, ratio: +(second.seconds / first.seconds).toFixed(3), objects: second.json.objects };
+    log(`sync 2b: ${args['change-percent']}% of the objects changed at the source (incremental)`);
+    const changed = await changeSource(sourceUrl, Number(args['change-percent']));
+    const changedRun = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
+    results.resyncChanged = { percent: Number(args['change-percent']), changedAtSource: changed, seconds: changedRun.seconds, ratio: +(changedRun.seconds / first.seconds).toFixed(3), peakRssMb: changedRun.peakRssMb, received: changedRun.json.objects, updated: changedRun.json.models.reduce((n, m) => n + m.updated, 0) };
+    if (results.resyncChanged.updated !== changed) throw new Error(`sync 2b updated ${results.resyncChanged.updated} objects, the source changed ${changed}`);
     log('sync 3: nothing changed, full fetch and compare (-F)');
     const third = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '-F', '--json']);
     results.resyncFull = { seconds: third.seconds, ratio: +(third.seconds / first.seconds).toFixed(3), updated: third.json.models.reduce((n, m) => n + m.updated + m.inserted, 0) };
@@ -419,7 +450,9 @@ if (results.sync) {
   console.log(`  install alone (-R -N)       ${results.installStaged.seconds.toFixed(2)} s whole process, ${results.installStaged.insertAndRewireSeconds.toFixed(2)} s insert+rewire+commit, peak RSS ${results.installStaged.peakRssMb} MB`);
   console.log(`  FLOOR, ${results.floor.method} (whole-file JSON.parse + load, remote ids, no remap, no checks)`);
   console.log(`                              ${results.floor.seconds.toFixed(2)} s   install insert+rewire+commit / floor = ${results.floor.installRatio}x, whole -R -N process / floor = ${results.floor.processRatio}x`);
-  console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of 7 rounds`);
+  console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of ${PARSE_ROUNDS} rounds`);
+  const c = results.resyncChanged;
+  console.log(`  re-sync, ${c.percent}% changed       ${c.seconds.toFixed(2)} s incremental (${(c.ratio * 100).toFixed(1)}% of the first), ${c.updated} objects updated of ${c.received} received, peak RSS ${c.peakRssMb} MB`);
   console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
   console.log(`  verified                    ${results.verifiedObjects} sampled objects isomorphic`);
 }
