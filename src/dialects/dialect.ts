@@ -46,11 +46,13 @@ export interface DialectAdapter {
    */
   execute(trx: Knex.Transaction, sql: string, bindings: readonly unknown[], wantRows: boolean): Promise<Record<string, unknown>[]>;
   /**
-   * The database's bulk load of many rows (PostgreSQL: `COPY ... FROM STDIN`), given as one
-   * flat array of values, `columns.length` per row; absent where multi-row INSERTs are the
-   * fastest path.
+   * The database's bulk load of many rows (PostgreSQL: `COPY ... FROM STDIN`; MySQL: `LOAD
+   * DATA LOCAL INFILE` from a stream), given as one flat array of values, `columns.length` per
+   * row. False when the bulk path cannot take these rows (the server refuses it, or a value it
+   * cannot carry): nothing was written and the caller inserts them otherwise. Absent where
+   * multi-row INSERTs are the fastest path.
    */
-  bulkInsert?(trx: Knex.Transaction, table: string, columns: readonly string[], values: readonly unknown[]): Promise<void>;
+  bulkInsert?(trx: Knex.Transaction, table: string, columns: readonly string[], values: readonly unknown[]): Promise<boolean>;
   /**
    * `n` new ids of a table's id counter, taken in one statement (PostgreSQL: its sequence),
    * never handed to anyone else, so rows can go in with them through `bulkInsert`; absent

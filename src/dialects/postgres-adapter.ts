@@ -76,6 +76,7 @@ export const postgresAdapter: DialectAdapter = {
     const conn = await connectionOf<pg.Client>(trx);
     const sql = `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
     await pipeline(Readable.from(copyText(columns.length, values)), conn.query(copyFrom(sql)));
+    return true;
   },
   async reserveIds(trx, table, pk, n) {
     // nextval hands each id to one caller only, whatever else writes to the table meanwhile.

@@ -22,12 +22,13 @@ const BULK_MIN_ROWS = 64;
 
 /**
  * Insert rows without reading anything back: through the dialect's bulk path where it has one
- * (PostgreSQL's COPY) for more than a handful of rows, else as multi-row INSERTs.
+ * (PostgreSQL's COPY, MySQL's LOAD DATA) for more than a handful of rows, else as multi-row
+ * INSERTs.
  */
 export async function insertValues(trx: Knex.Transaction, dialect: DialectAdapter, table: string, rows: RowValues): Promise<void> {
   const count = rows.values.length / rows.columns.length;
   if (count === 0) return;
-  if (dialect.bulkInsert && count >= BULK_MIN_ROWS) return dialect.bulkInsert(trx, table, rows.columns, rows.values);
+  if (dialect.bulkInsert && count >= BULK_MIN_ROWS && (await dialect.bulkInsert(trx, table, rows.columns, rows.values))) return;
   await insertStatements(trx, dialect, table, rows);
 }
 
@@ -114,8 +115,8 @@ const insertSql = new Map<string, string>();
  *   statement), the rows go in with those ids through its bulk path;
  * - with RETURNING where the dialect has it, matched back by origin tag rather than trusting
  *   the order of RETURNING;
- * - otherwise (MySQL) by reading the ids back through the unique origin index, or from
- *   LAST_INSERT_ID for one row.
+ * - otherwise (MySQL: its bulk path or INSERTs) by reading the ids back through the unique
+ *   origin index, or from LAST_INSERT_ID for one row.
  */
 export async function insertReturningIds(trx: Knex.Transaction, dialect: DialectAdapter, model: ModelDef, rows: RowValues): Promise<number[]> {
   const { columns, values } = rows;
@@ -130,8 +131,8 @@ export async function insertReturningIds(trx: Knex.Transaction, dialect: Dialect
       withIds[to++] = ids[r];
       for (let c = 0; c < width; c++) withIds[to++] = values[from++];
     }
-    await dialect.bulkInsert(trx, model.table, [model.pk, ...columns], withIds);
-    return ids;
+    // (A refusal leaves the reserved ids unused: a sequence has gaps anyway.)
+    if (await dialect.bulkInsert(trx, model.table, [model.pk, ...columns], withIds)) return ids;
   }
   if (dialect.supportsReturning) {
     const returned = await insertStatements(trx, dialect, model.table, rows, [model.pk, ORIGINAL_ID]);
@@ -145,7 +146,7 @@ export async function insertReturningIds(trx: Knex.Transaction, dialect: Dialect
     const [id] = await trx(model.table).insert(row);
     return [Number(id)];
   }
-  await insertStatements(trx, dialect, model.table, rows);
+  await insertValues(trx, dialect, model.table, rows);
   const remoteId = values[columns.indexOf(ORIGINAL_DB)] as number;
   const origins = originsOf(rows, originAt);
   const found = await trx(model.table)

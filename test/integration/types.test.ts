@@ -67,7 +67,7 @@ describe.each(dialects)('every field type into %s', (dialect) => {
     expect(body[1].fields.meta).toBe('just a string');
   });
 
-  it("replicates every type exactly in bulk (the database's bulk path: COPY on PostgreSQL), hard characters included", async () => {
+  it("replicates every type exactly in bulk (the database's bulk path: COPY on PostgreSQL, LOAD DATA on MySQL), hard characters included", async () => {
     // Enough rows of each model that new rows take the bulk path; text, JSON and bytes with
     // every character COPY's text format escapes (tab, newline, carriage return, backslash).
     const hard = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash \\N', '\\.', 'Ελληνικά \u{1F30A}', ''];
@@ -98,6 +98,20 @@ describe.each(dialects)('every field type into %s', (dialect) => {
       expect(again.models.every((m) => m.unchanged === m.objects)).toBe(true);
     } finally {
       await bulkSource.close();
+      await fresh.drop();
+    }
+  });
+
+  it.runIf(dialect !== 'sqlite')('refuses in bulk what the column cannot hold, as an INSERT would, and writes nothing', async () => {
+    // LOAD DATA LOCAL would only warn and store a clipped value: the install makes it an error.
+    const things = Array.from({ length: 100 }, (_, i) => ({ model: 'typesapp.thing', pk: 5000 + i, fields: { label: `t${i}`, flag: true, price: i === 42 ? '1234567890123.000' : '1.000', kind: 1, kinds: [] } }));
+    const badSource = await startStaticRemote('typesapp', ['Kind', 'Thing'], { Kind: [objects[0]], Thing: things });
+    const fresh = await createDatabase(dialect);
+    try {
+      await expect(sync({ app: APP, remote: `127.0.0.1:${badSource.port}`, db: fresh.url, workDir })).rejects.toThrow(/Thing.*pk=5000\.\.5099.*(out of range|overflow)/i);
+      expect(await withDb(fresh.url, async (db) => Number((await db.knex('ta_thing').count({ n: '*' }))[0].n))).toBe(0);
+    } finally {
+      await badSource.close();
       await fresh.drop();
     }
   });
