@@ -20,6 +20,12 @@ export interface DialectAdapter {
   readonly integerCastType: string;
   /** How many bind parameters one statement may carry. */
   readonly maxBindParameters: number;
+  /**
+   * The most rows one multi-row INSERT should carry: large where each statement is a round
+   * trip to a server, small where the database is in the process (SQLite), since preparing a
+   * statement of a thousand rows costs more than running ten of a hundred.
+   */
+  readonly maxStatementRows: number;
   /** knex config for a parsed connection. */
   knexConfig(target: string): Knex.Config;
   /** Declare a column of a manifest field type. */

@@ -14,6 +14,7 @@ export const mysqlAdapter: DialectAdapter = {
   supportsNulInText: true,
   supportsForwardReferences: false,
   maxBindParameters: 65535,
+  maxStatementRows: 1000,
   knexConfig(target) {
     let url: URL;
     try {

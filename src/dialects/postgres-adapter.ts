@@ -31,6 +31,7 @@ export const postgresAdapter: DialectAdapter = {
   supportsNulInText: false,
   supportsForwardReferences: false,
   maxBindParameters: 65535,
+  maxStatementRows: 1000,
   knexConfig(target) {
     return {
       client: 'pg',

@@ -19,6 +19,7 @@ export const sqliteAdapter: DialectAdapter = {
   supportsForwardReferences: true,
   // SQLITE_MAX_VARIABLE_NUMBER is 32766 since SQLite 3.32.
   maxBindParameters: 32766,
+  maxStatementRows: 100,
   knexConfig(target) {
     const filename = target.startsWith('sqlite:') ? target.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : target;
     return {

@@ -71,8 +71,25 @@ export function decodeObject(manifest: AppManifest, model: ModelDef, object: Fix
 /** Objects of a model nearly always carry the same keys: their unknown/missing lists are worked out once per key set. */
 const shapes = new WeakMap<ModelDef, Map<string, { unknown: string[]; missing: string[] }>>();
 
+/** The key list of the last object seen per model, and its shape: the next object most likely has the same keys. */
+const lastShape = new WeakMap<ModelDef, { keys: string[]; shape: { unknown: string[]; missing: string[] } }>();
+
 function shapeOf(model: ModelDef, fields: Record<string, unknown>, lastModified: string | undefined): { unknown: string[]; missing: string[] } {
   const keys = Object.keys(fields);
+  const last = lastShape.get(model);
+  if (last !== undefined && sameKeys(last.keys, keys)) return last.shape;
+  const shape = shapeOfKeys(model, keys, fields, lastModified);
+  lastShape.set(model, { keys, shape });
+  return shape;
+}
+
+function sameKeys(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function shapeOfKeys(model: ModelDef, keys: string[], fields: Record<string, unknown>, lastModified: string | undefined): { unknown: string[]; missing: string[] } {
   const signature = keys.join('\u0000');
   let cache = shapes.get(model);
   if (!cache) shapes.set(model, (cache = new Map()));

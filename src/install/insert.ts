@@ -44,11 +44,11 @@ async function insertStatements(trx: Knex.Transaction, dialect: DialectAdapter, 
   const { columns, values } = rows;
   const width = columns.length;
   const count = values.length / width;
-  const largest = batchSize(dialect, width);
+  const largest = Math.min(batchSize(dialect, width), dialect.maxStatementRows);
   const returned: Record<string, unknown>[] = [];
   for (let at = 0; at < count;) {
     const left = count - at;
-    const n = left >= largest ? largest : left >= 100 ? 100 : left >= 10 ? 10 : 1;
+    const n = left >= largest ? largest : left >= 100 && largest > 100 ? 100 : left >= 10 ? 10 : 1;
     const bindings = n === count ? values : values.slice(at * width, (at + n) * width);
     const result = await dialect.execute(trx, insertText(dialect, table, columns, n, returning), bindings, returning !== undefined);
     for (const row of result) returned.push(row);
