@@ -15,7 +15,7 @@ import { parseFixture } from '../dist/sources/fixture-splitter.js';
 import { toColumnValue } from '../dist/values/values.js';
 
 /** Above this a file is not JSON.parsed whole (V8's string limit is about 512 MiB): it is streamed. */
-const WHOLE_FILE_MAX_BYTES = 256 * 2 ** 20;
+export const WHOLE_FILE_MAX_BYTES = 256 * 2 ** 20;
 
 /** The parse floor: read and JSON.parse each whole staged fixture file (reading and decoding included). */
 export function parseFloor(stage, manifest) {

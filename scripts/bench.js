@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadManifest, openDatabase } from '../dist/index.js';
-import { databaseFloor, parseFloor } from './bench-floor.js';
+import { databaseFloor, parseFloor, WHOLE_FILE_MAX_BYTES } from './bench-floor.js';
 import { generate, generateVariables, variableRows } from './bench-data.js';
 import { addSite } from '../dist/push/sites.js';
 import { copyFileSync } from 'node:fs';
@@ -344,6 +344,15 @@ async function exchangeRuns() {
 }
 
 const results = { date: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? ''}`.trim(), node: process.version, target: args.db ? new URL(args.db).protocol.replace(':', '') : 'sqlite', requested: N };
+/** Log a finished step and keep what is measured so far in --out, so that a long run that fails later loses nothing. */
+function checkpoint(message) {
+  log(message);
+  writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Above this many objects the full compare (-F) is not run: it would double a run of tens of minutes. */
+const FULL_RESYNC_MAX = 2_000_000;
+
 /** Parse and its floor are timed in this many rounds (fewer at millions of objects: each round reads every file three times). */
 const PARSE_ROUNDS = N > 2_000_000 ? 3 : 7;
 
@@ -391,24 +400,36 @@ async function syncRuns() {
     // Parse and its floor in rounds, back to back, so that both see the same load on a shared
     // machine: the ratio is the median of the rounds' ratios (the first round also warms the JIT).
     const rounds = [];
-    for (let i = 0; i < PARSE_ROUNDS; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    results.parseFloor = { seconds: median(rounds.map((r) => r.floor.seconds)), objects: rounds[0].floor.objects, ratio: +median(rounds.map((r) => r.parse.seconds / r.floor.seconds)).toFixed(2), batchesRatio: +median(rounds.map((r) => r.batches.seconds / r.floor.seconds)).toFixed(2) };
-    const parseSeconds = median(rounds.map((r) => r.parse.seconds));
-    results.parse = { seconds: parseSeconds, objectsPerSecond: Math.round(rounds[0].parse.objects / parseSeconds), batchesSeconds: median(rounds.map((r) => r.batches.seconds)) };
+    log(`  first sync ${first.seconds.toFixed(2)} s (fetch ${t.fetchMs / 1000} s, insert ${t.insertMs / 1000} s, rewire ${t.rewireMs / 1000} s, commit ${t.commitMs / 1000} s), peak RSS ${first.peakRssMb} MB, server ${results.serverPeakRssMb} MB`);
+    // JSON.parse takes a file whole, and V8's strings stop at 512 MiB: with a larger file there is no floor to compare with.
+    const tooLarge = readdirSync(stage).filter((f) => f.endsWith('.json') && statSync(path.join(stage, f)).size > WHOLE_FILE_MAX_BYTES);
+    if (tooLarge.length > 0) {
+      results.parseFloor = { skipped: `${tooLarge.join(', ')} above ${WHOLE_FILE_MAX_BYTES / 2 ** 20} MiB: JSON.parse cannot take a file that large whole` };
+    } else {
+      for (let i = 0; i < PARSE_ROUNDS; i++) rounds.push({ floor: parseFloor(stage, manifest), parse: await parseOnly(stage), batches: await parseOnly(stage, true) });
+      const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      results.parseFloor = { seconds: median(rounds.map((r) => r.floor.seconds)), objects: rounds[0].floor.objects, ratio: +median(rounds.map((r) => r.parse.seconds / r.floor.seconds)).toFixed(2), batchesRatio: +median(rounds.map((r) => r.batches.seconds / r.floor.seconds)).toFixed(2) };
+      const parseSeconds = median(rounds.map((r) => r.parse.seconds));
+      results.parse = { seconds: parseSeconds, objectsPerSecond: Math.round(rounds[0].parse.objects / parseSeconds), batchesSeconds: median(rounds.map((r) => r.batches.seconds)) };
+    }
     log('verifying a sample of objects');
     results.verifiedObjects = await verifySample(target.url, `127.0.0.1:${port}`);
     log('sync 2: nothing changed (incremental)');
     const second = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
     results.resyncIncremental = { seconds: second.seconds, ratio: +(second.seconds / first.seconds).toFixed(3), objects: second.json.objects };
+    checkpoint(`  nothing changed: ${second.seconds.toFixed(2)} s`);
     log(`sync 2b: ${args['change-percent']}% of the objects changed at the source (incremental)`);
     const changed = await changeSource(sourceUrl, Number(args['change-percent']));
     const changedRun = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
     results.resyncChanged = { percent: Number(args['change-percent']), changedAtSource: changed, seconds: changedRun.seconds, ratio: +(changedRun.seconds / first.seconds).toFixed(3), peakRssMb: changedRun.peakRssMb, received: changedRun.json.objects, updated: changedRun.json.models.reduce((n, m) => n + m.updated, 0) };
     if (results.resyncChanged.updated !== changed) throw new Error(`sync 2b updated ${results.resyncChanged.updated} objects, the source changed ${changed}`);
-    log('sync 3: nothing changed, full fetch and compare (-F)');
-    const third = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '-F', '--json']);
-    results.resyncFull = { seconds: third.seconds, ratio: +(third.seconds / first.seconds).toFixed(3), updated: third.json.models.reduce((n, m) => n + m.updated + m.inserted, 0) };
+    checkpoint(`  ${args['change-percent']}% changed: ${changedRun.seconds.toFixed(2)} s, peak RSS ${changedRun.peakRssMb} MB`);
+    if (N <= FULL_RESYNC_MAX) {
+      log('sync 3: nothing changed, full fetch and compare (-F)');
+      const third = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '-F', '--json']);
+      results.resyncFull = { seconds: third.seconds, ratio: +(third.seconds / first.seconds).toFixed(3), updated: third.json.models.reduce((n, m) => n + m.updated + m.inserted, 0), peakRssMb: third.peakRssMb };
+      checkpoint(`  full compare: ${third.seconds.toFixed(2)} s, peak RSS ${third.peakRssMb} MB`);
+    }
     await target.drop();
     log('install alone from the staged files (-R -N) into a fresh target');
     const fresh = await freshTarget('resume');
@@ -416,11 +437,13 @@ async function syncRuns() {
     cpSync(stage, path.join(work, targetDirName(fresh.url), `127.0.0.1_${port}`, 'hcore'), { recursive: true });
     const resume = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', fresh.url, '-w', work, '-N', '-R', '--json']);
     results.installStaged = { seconds: resume.seconds, objectsPerSecond: Math.round(results.objects / resume.seconds), peakRssMb: resume.peakRssMb, insertAndRewireSeconds: (resume.json.timings.insertMs + resume.json.timings.rewireMs + resume.json.timings.commitMs) / 1000 };
+    checkpoint(`  install alone: ${resume.seconds.toFixed(2)} s whole process, ${results.installStaged.insertAndRewireSeconds.toFixed(2)} s insert+rewire+commit, peak RSS ${resume.peakRssMb} MB`);
     await fresh.drop();
     log("FLOOR: the same rows with their remote ids, the database's fastest bulk path");
     const floorDb = await freshTarget('floor');
     const f = await databaseFloor(stage, manifest, floorDb.url);
     results.floor = { ...f, installRatio: +(results.installStaged.insertAndRewireSeconds / f.seconds).toFixed(2), processRatio: +(results.installStaged.seconds / f.seconds).toFixed(2) };
+    checkpoint(`  floor: ${f.seconds.toFixed(2)} s (${f.method})`);
     await floorDb.drop();
   } finally {
     server.kill('SIGTERM');
@@ -442,7 +465,7 @@ if (results.sync) {
   const p = results.sync.phases;
   console.log(`  first sync, end to end      ${results.sync.seconds.toFixed(2)} s  ${results.sync.objectsPerSecond} objects/s  peak RSS ${results.sync.peakRssMb} MB`);
   console.log(`    serve + fetch             ${p.fetchSeconds.toFixed(2)} s`);
-  console.log(`    parse (alone)             ${results.parse.seconds.toFixed(3)} s  ${results.parse.objectsPerSecond} objects/s`);
+  if (results.parse) console.log(`    parse (alone)             ${results.parse.seconds.toFixed(3)} s  ${results.parse.objectsPerSecond} objects/s`);
   console.log(`    parse + insert            ${p.insertSeconds.toFixed(2)} s  ${p.insertObjectsPerSecond} objects/s`);
   console.log(`    rewire + m2m + checks     ${p.rewireSeconds.toFixed(2)} s`);
   console.log(`    commit                    ${p.commitSeconds.toFixed(2)} s`);
@@ -450,10 +473,12 @@ if (results.sync) {
   console.log(`  install alone (-R -N)       ${results.installStaged.seconds.toFixed(2)} s whole process, ${results.installStaged.insertAndRewireSeconds.toFixed(2)} s insert+rewire+commit, peak RSS ${results.installStaged.peakRssMb} MB`);
   console.log(`  FLOOR, ${results.floor.method} (whole-file JSON.parse + load, remote ids, no remap, no checks)`);
   console.log(`                              ${results.floor.seconds.toFixed(2)} s   install insert+rewire+commit / floor = ${results.floor.installRatio}x, whole -R -N process / floor = ${results.floor.processRatio}x`);
-  console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of ${PARSE_ROUNDS} rounds`);
+  if (results.parseFloor.skipped) console.log(`  PARSE FLOOR                 not measured: ${results.parseFloor.skipped}`);
+  else console.log(`  PARSE FLOOR, JSON.parse of whole files ${results.parseFloor.seconds.toFixed(3)} s   streaming parse / floor = ${results.parseFloor.ratio}x object by object (parseFixture, ${results.parse.seconds.toFixed(3)} s), ${results.parseFloor.batchesRatio}x in batches (the install's, ${results.parse.batchesSeconds.toFixed(3)} s); medians of ${PARSE_ROUNDS} rounds`);
   const c = results.resyncChanged;
   console.log(`  re-sync, ${c.percent}% changed       ${c.seconds.toFixed(2)} s incremental (${(c.ratio * 100).toFixed(1)}% of the first), ${c.updated} objects updated of ${c.received} received, peak RSS ${c.peakRssMb} MB`);
-  console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
+  if (!results.resyncFull) console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first); -F not run above ${FULL_RESYNC_MAX} objects`);
+  else console.log(`  re-sync, nothing changed    ${results.resyncIncremental.seconds.toFixed(2)} s incremental (${Math.round(results.resyncIncremental.ratio * 100)}% of the first), ${results.resyncFull.seconds.toFixed(2)} s with -F (${Math.round(results.resyncFull.ratio * 100)}%, ${results.resyncFull.updated} rows changed)`);
   console.log(`  verified                    ${results.verifiedObjects} sampled objects isomorphic`);
 }
 if (results.push) for (const r of results.push) console.log(`  push: ${String(r.sites).padStart(2)} site(s) x ${r.objectsPerSite} objects at once  ${r.seconds.toFixed(2)} s  ${r.bundlesPerSecond} bundles/s  ${r.objectsPerSecond} objects/s at the centre`);

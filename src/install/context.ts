@@ -10,7 +10,7 @@ import type { PendingM2m } from './m2m.js';
 import type { Disagreement, NaturalKeyIndex } from './natural-keys.js';
 import { Placeholders } from './placeholders.js';
 import type { Reject, RejectSet } from './rejects.js';
-import type { PendingFk } from './rewire.js';
+import { PendingFks } from './rewire.js';
 import { Tally, type ModelCounts } from './tally.js';
 
 /** Progress reported by the install. */
@@ -101,7 +101,7 @@ export interface InstallContext {
   readonly rejectList: Reject[];
   readonly listed: Set<string>;
   /** FKs and m2m lists waiting for the rewire. */
-  readonly pendingFks: PendingFk[];
+  readonly pendingFks: PendingFks;
   readonly pendingM2m: PendingM2m[];
   /** Root model name -> local ids whose last_modified must move (a child or link changed). */
   readonly bumps: Map<string, IntSet>;
@@ -132,7 +132,7 @@ export function createInstallContext(options: InstallOptions): InstallContext {
     rejects: undefined,
     rejectList: [],
     listed: new Set(),
-    pendingFks: [],
+    pendingFks: new PendingFks(),
     pendingM2m: [],
     bumps: new Map(),
     fakeId: 0,

@@ -12,22 +12,14 @@ function grow(array: Int32Array<ArrayBuffer>, need: number): Int32Array<ArrayBuf
   return next;
 }
 
-/**
- * int -> int. Keys that arrive in increasing order (fixtures are ordered by pk, maps load
- * ordered) go to two sorted typed arrays searched by bisection; any other key goes to a
- * small overflow Map. Lookups check both.
- */
-export class IntMap {
-  private keys: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
-  private vals: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
-  private length = 0;
-  private readonly overflow = new Map<number, number>();
+/** One ascending run of keys with their values, in typed arrays. */
+class Run {
+  keys: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
+  vals: Int32Array<ArrayBuffer> = new Int32Array(INITIAL);
+  length = 0;
 
-  get size(): number {
-    return this.length + this.overflow.size;
-  }
-
-  private find(key: number): number {
+  find(key: number): number {
+    if (this.length === 0 || key < this.keys[0] || key > this.keys[this.length - 1]) return -1;
     let lo = 0;
     let hi = this.length - 1;
     while (lo <= hi) {
@@ -40,9 +32,46 @@ export class IntMap {
     return -1;
   }
 
+  /** Append a key larger than every key of the run. */
+  push(key: number, value: number): void {
+    this.keys = grow(this.keys, this.length + 1);
+    this.vals = grow(this.vals, this.length + 1);
+    this.keys[this.length] = key;
+    this.vals[this.length] = value;
+    this.length++;
+  }
+
+  last(): number {
+    return this.keys[this.length - 1];
+  }
+}
+
+/** Beyond this many runs, keys out of order go to a Map: lookups stay a few bisections. */
+const MAX_RUNS = 8;
+
+/**
+ * int -> int, about 8 bytes a key. Keys arrive mostly in ascending runs (fixtures are ordered
+ * by pk, maps load ordered, and an MTI root's children come one model after another: Lentity's
+ * organisations, then its persons); each run is a pair of sorted typed arrays searched by
+ * bisection. A key that starts a new run when there are already MAX_RUNS goes to a small
+ * overflow Map. Lookups check the runs and the Map.
+ */
+export class IntMap {
+  private readonly runs: Run[] = [new Run()];
+  private readonly overflow = new Map<number, number>();
+
+  get size(): number {
+    let n = this.overflow.size;
+    for (const run of this.runs) n += run.length;
+    return n;
+  }
+
   get(key: number): number | undefined {
-    const i = this.find(key);
-    return i >= 0 ? this.vals[i] : this.overflow.get(key);
+    for (const run of this.runs) {
+      const i = run.find(key);
+      if (i >= 0) return run.vals[i];
+    }
+    return this.overflow.get(key);
   }
 
   has(key: number): boolean {
@@ -50,21 +79,29 @@ export class IntMap {
   }
 
   set(key: number, value: number): this {
-    const i = this.find(key);
-    if (i >= 0) this.vals[i] = value;
-    else if (this.overflow.has(key) || (this.length > 0 && key <= this.keys[this.length - 1])) this.overflow.set(key, value);
-    else {
-      this.keys = grow(this.keys, this.length + 1);
-      this.vals = grow(this.vals, this.length + 1);
-      this.keys[this.length] = key;
-      this.vals[this.length] = value;
-      this.length++;
+    for (const run of this.runs) {
+      const i = run.find(key);
+      if (i >= 0) {
+        run.vals[i] = value;
+        return this;
+      }
     }
+    if (this.overflow.has(key)) {
+      this.overflow.set(key, value);
+      return this;
+    }
+    const current = this.runs[this.runs.length - 1];
+    if (current.length === 0 || key > current.last()) current.push(key, value);
+    else if (this.runs.length < MAX_RUNS) {
+      const run = new Run();
+      run.push(key, value);
+      this.runs.push(run);
+    } else this.overflow.set(key, value);
     return this;
   }
 
   *values(): IterableIterator<number> {
-    for (let i = 0; i < this.length; i++) yield this.vals[i];
+    for (const run of this.runs) for (let i = 0; i < run.length; i++) yield run.vals[i];
     yield* this.overflow.values();
   }
 }
@@ -129,5 +166,20 @@ export class IntSet {
       if (b === 0) continue;
       for (let bit = 0; bit < 8; bit++) if (b & (1 << bit)) yield byte * 8 + bit;
     }
+  }
+}
+
+/** A growing list of 32-bit integers in one typed array. */
+export class IntList {
+  private items: Int32Array<ArrayBuffer> = new Int32Array(16);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.items.length) this.items = grow(this.items, this.length + 1);
+    this.items[this.length++] = value;
+  }
+
+  get(index: number): number {
+    return this.items[index];
   }
 }

@@ -43,7 +43,7 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
     if (unresolved) {
       for (const { fk, target } of unresolved) {
         object.row[fk.column] = fk.isNullable ? null : await placeholders.idOf(manifest.models.get(fk.to)!);
-        pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target!, current: undefined });
+        pendingFks.push(model, fk, object.pk, target!, undefined);
       }
     }
     inserts.push({ pk: object.pk, row: object.row });
@@ -69,7 +69,7 @@ function changesOf(ctx: InstallContext, step: ModelStep, object: DecodedObject, 
   const isLocalOnly = current[ORIGINAL_DB] === null || current[ORIGINAL_DB] === undefined;
   const mayWrite = !isClaimed || (model.naturalKeyPolicy === 'take-remote' && !isLocalOnly && ctx.mayTakeClaimed);
   // Existing object: an unresolved FK keeps its value until the rewire decides.
-  if (mayWrite && unresolved) for (const { fk, target } of unresolved) pendingFks.push({ model, fk, ownerPk: object.pk, targetPk: target!, current: current[fk.column] as number | null });
+  if (mayWrite && unresolved) for (const { fk, target } of unresolved) pendingFks.push(model, fk, object.pk, target!, current[fk.column] as number | null);
   const changed: Record<string, unknown> = {};
   for (const field of model.fields) {
     if (field.name in row && canonical(field, row[field.name], dialect, true) !== canonical(field, current[field.name], dialect)) changed[field.name] = row[field.name];
