@@ -60,9 +60,10 @@ export interface DialectAdapter {
    */
   bulkInsert?(trx: Knex.Transaction, table: string, columns: readonly string[], values: readonly unknown[]): Promise<boolean>;
   /**
-   * `n` new ids of a table's id counter, taken in one statement (PostgreSQL: its sequence),
-   * never handed to anyone else, so rows can go in with them through `bulkInsert`; absent
-   * where the database only numbers rows as it inserts them.
+   * `n` new ids of a table's id counter, never handed to anyone else (PostgreSQL: taken from its
+   * sequence in one statement; SQLite: past the largest, under the transaction's write lock),
+   * so rows can go in with them and nothing has to be read back; absent where the database
+   * only numbers rows as it inserts them (MySQL).
    */
   reserveIds?(trx: Knex.Transaction, table: string, pk: string, n: number): Promise<number[]>;
   /** Let FK checks wait until commit (Django's loaddata does the same). */

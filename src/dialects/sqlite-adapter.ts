@@ -73,6 +73,18 @@ export const sqliteAdapter: DialectAdapter = {
     statement.run(bindings);
     return [];
   },
+  async reserveIds(trx, table, pk, n) {
+    // One writer at a time: the install's transaction holds SQLite's write lock from its first
+    // write, so nobody else numbers rows of this table before it ends (and a row inserted since
+    // this read would make the insert fail, never share an id). AUTOINCREMENT's counter moves
+    // past explicit ids by itself.
+    const conn = await connectionOf<Database.Database>(trx);
+    const max = Number((conn.prepare(`SELECT MAX("${pk}") AS m FROM "${table}"`).get() as { m: number | null }).m ?? 0);
+    const hasSequence = conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").get() !== undefined;
+    const seq = hasSequence ? Number((conn.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined)?.seq ?? 0) : 0;
+    const start = Math.max(max, seq) + 1;
+    return Array.from({ length: n }, (_, i) => start + i);
+  },
   bindBoolean: (v) => (v ? 1 : 0),
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
   async deferConstraints(trx) {

@@ -111,8 +111,8 @@ const insertSql = new Map<string, string>();
 /**
  * Insert rows into a root table (their origin tags among the columns) and return their new
  * ids in row order:
- * - where the dialect reserves ids (PostgreSQL: a block of the table's sequence, taken in one
- *   statement), the rows go in with those ids through its bulk path;
+ * - where the dialect reserves ids (PostgreSQL, SQLite), the rows go in with those ids (by the
+ *   bulk path where there is one) and nothing is read back;
  * - with RETURNING where the dialect has it, matched back by origin tag rather than trusting
  *   the order of RETURNING;
  * - otherwise (MySQL: its bulk path or INSERTs) by reading the ids back through the unique
@@ -123,7 +123,7 @@ export async function insertReturningIds(trx: Knex.Transaction, dialect: Dialect
   const count = values.length / columns.length;
   if (count === 0) return [];
   const originAt = columns.indexOf(ORIGINAL_ID);
-  if (dialect.reserveIds && dialect.bulkInsert && count >= BULK_MIN_ROWS && !columns.includes(model.pk)) {
+  if (dialect.reserveIds && count >= BULK_MIN_ROWS && !columns.includes(model.pk)) {
     const ids = await dialect.reserveIds(trx, model.table, model.pk, count);
     const width = columns.length;
     const withIds: unknown[] = new Array(count * (width + 1));
@@ -131,8 +131,8 @@ export async function insertReturningIds(trx: Knex.Transaction, dialect: Dialect
       withIds[to++] = ids[r];
       for (let c = 0; c < width; c++) withIds[to++] = values[from++];
     }
-    // (A refusal leaves the reserved ids unused: a sequence has gaps anyway.)
-    if (await dialect.bulkInsert(trx, model.table, [model.pk, ...columns], withIds)) return ids;
+    await insertValues(trx, dialect, model.table, { columns: [model.pk, ...columns], values: withIds });
+    return ids;
   }
   if (dialect.supportsReturning) {
     const returned = await insertStatements(trx, dialect, model.table, rows, [model.pk, ORIGINAL_ID]);
