@@ -391,8 +391,12 @@ async function syncRuns() {
     const target = await freshTarget('target');
     log(`sync 1: serve + fetch + install into ${args.db ? new URL(args.db).protocol : 'sqlite'}`);
     const first = timed('sync', ['-r', '127.0.0.1', '-p', String(port), '-e', 'UserProfile', '--db', target.url, '-w', work, '-N', '--json']);
-    // Staged under the target database's own directory of the work dir.
-    stage = first.json.workDir;
+    // Staged under the target database's own directory of the work dir; the re-syncs below
+    // stage their incremental fixtures there, so the whole one is kept aside for the install
+    // alone and the floor.
+    const fullStage = path.join(dir, 'first-stage');
+    cpSync(first.json.workDir, fullStage, { recursive: true });
+    stage = fullStage;
     results.serverPeakRssMb = serverPeakMb(server.pid);
     const t = first.json.timings;
     results.sync = { seconds: first.seconds, objectsPerSecond: Math.round(results.objects / first.seconds), peakRssMb: first.peakRssMb, phases: Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace('Ms', 'Seconds'), v / 1000])) };
