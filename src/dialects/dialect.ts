@@ -94,3 +94,12 @@ export function lockKey(key: string): number {
 export async function connectionOf<T>(trx: Knex.Transaction): Promise<T> {
   return (await (trx as unknown as { client: { acquireConnection(): Promise<T> } }).client.acquireConnection());
 }
+
+/**
+ * Tell the knex instance's 'query' listeners about a statement run on the raw connection (the
+ * prepared-statement and bulk paths), as knex does for its own: `sync({ onQuery })` sees every write.
+ */
+export function reportQuery(trx: Knex.Transaction, sql: string, bindings?: readonly unknown[]): void {
+  const client = (trx as unknown as { client?: { emit?(event: string, data: unknown): void; listenerCount?(event: string): number } }).client;
+  if (client?.listenerCount?.('query')) client.emit!('query', { sql, bindings, method: 'raw' });
+}

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ConfigError } from '../errors.js';
-import { connectionOf, type DialectAdapter } from './dialect.js';
+import { connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
 
 /** MySQL / MariaDB through mysql2, utf8mb4 everywhere. */
 export const mysqlAdapter: DialectAdapter = {
@@ -93,6 +93,7 @@ export const mysqlAdapter: DialectAdapter = {
     const targets = columns.map((c, i) => (isBinary[i] ? `@b${i}` : `\`${c}\``)).join(', ');
     const sets = columns.flatMap((c, i) => (isBinary[i] ? [`\`${c}\` = UNHEX(@b${i})`] : []));
     const sql = `LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE \`${table}\` CHARACTER SET utf8mb4 (${targets})${sets.length > 0 ? ` SET ${sets.join(', ')}` : ''}`;
+    reportQuery(trx, sql);
     let result: { warningStatus?: number; affectedRows?: number };
     try {
       result = await new Promise((resolve, reject) => conn.query({ sql, infileStreamFactory: () => Readable.from(infileChunks(columns.length, values)) }, (error, res) => (error ? reject(error) : resolve(res as typeof result))));

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Knex } from 'knex';
-import { connectionOf, lockKey, type DialectAdapter } from './dialect.js';
+import { connectionOf, lockKey, reportQuery, type DialectAdapter } from './dialect.js';
 
 const OID = { int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
 
@@ -65,6 +65,7 @@ export const postgresAdapter: DialectAdapter = {
   },
   quote: (identifier) => `"${identifier}"`,
   async execute(trx, sql, bindings, wantRows) {
+    reportQuery(trx, sql, bindings);
     // Named statements: PostgreSQL parses and plans each distinct text once per session.
     const conn = await connectionOf<pg.Client>(trx);
     let n = 0;
@@ -76,6 +77,7 @@ export const postgresAdapter: DialectAdapter = {
   async bulkInsert(trx, table, columns, values) {
     const conn = await connectionOf<pg.Client>(trx);
     const sql = `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
+    reportQuery(trx, sql);
     await pipeline(Readable.from(copyText(columns.length, values)), conn.query(copyFrom(sql)));
     return true;
   },

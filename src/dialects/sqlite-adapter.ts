@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { connectionOf, type DialectAdapter } from './dialect.js';
+import { connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
 
 /** Prepared statements per connection, by SQL text: preparing a 1000-row INSERT costs as much as running it. */
 const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
@@ -59,6 +59,7 @@ export const sqliteAdapter: DialectAdapter = {
   },
   quote: (identifier) => `"${identifier}"`,
   async execute(trx, sql, bindings, wantRows) {
+    reportQuery(trx, sql, bindings);
     const conn = await connectionOf<Database.Database>(trx);
     let cache = statements.get(conn);
     if (!cache) statements.set(conn, (cache = new Map()));

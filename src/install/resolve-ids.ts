@@ -30,8 +30,9 @@ export async function claimByNaturalKey(ctx: InstallContext, step: ModelStep, de
 
 /** The stored rows of the objects that already have a local id, by local id (for the "unchanged" comparison). */
 export async function loadStoredRows(ctx: InstallContext, step: ModelStep, objects: FixtureObject[]): Promise<Map<number, Record<string, unknown>>> {
-  const { model, rootMap } = step;
-  const localIds = objects.map((o) => rootMap.get(o.pk)).filter((id): id is number => id !== undefined && id > 0);
+  const { model } = step;
+  // Only rows present at the model's own level: an MTI child whose root row exists may not have its own row yet.
+  const localIds = objects.map((o) => ctx.idMaps.lookup(model, o.pk)).filter((id): id is number => id !== undefined && id > 0);
   const stored = new Map<number, Record<string, unknown>>();
   if (localIds.length > 0) {
     for (const row of await ctx.trx(model.table).select('*').whereIn(model.pk, localIds)) stored.set(Number(row[model.pk]), row);

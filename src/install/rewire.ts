@@ -86,14 +86,18 @@ export async function rewire(ctx: InstallContext): Promise<void> {
   }
 }
 
-/** `UPDATE table SET column = CASE pk WHEN id THEN value ... END WHERE pk IN (...)`, batched. */
+/**
+ * `UPDATE table SET column = CASE pk WHEN id THEN value ... END WHERE pk IN (...)`, batched,
+ * through the dialect's prepared-statement path (full batches repeat one text).
+ */
 export async function updateByCase(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, column: string, pairs: Array<[number, number | null]>): Promise<void> {
+  const q = dialect.quote;
   for (let i = 0; i < pairs.length; i += REWIRE_BATCH) {
     const slice = pairs.slice(i, i + REWIRE_BATCH);
     const cases = slice.map(() => `WHEN ? THEN CAST(? AS ${dialect.integerCastType})`).join(' ');
-    const bindings: Knex.RawBinding[] = [table, column, pk];
+    const bindings: unknown[] = [];
     for (const [id, value] of slice) bindings.push(id, value);
-    bindings.push(pk, ...slice.map(([id]) => id));
-    await trx.raw(`UPDATE ?? SET ?? = CASE ?? ${cases} END WHERE ?? IN (${slice.map(() => '?').join(',')})`, bindings);
+    for (const [id] of slice) bindings.push(id);
+    await dialect.execute(trx, `UPDATE ${q(table)} SET ${q(column)} = CASE ${q(pk)} ${cases} END WHERE ${q(pk)} IN (${slice.map(() => '?').join(',')})`, bindings, false);
   }
 }
