@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ConfigError } from '../errors.js';
 import { connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
+import { tsvChunks } from './tsv.js';
 
 /** MySQL / MariaDB through mysql2, utf8mb4 everywhere. */
 export const mysqlAdapter: DialectAdapter = {
@@ -165,17 +166,7 @@ const INFILE_SPECIAL = /[\\\n\r\t\0]/;
 const INFILE_ESCAPES = /[\\\n\r\t\0]/g;
 const INFILE_ESCAPE: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\0': '\\0' };
 
-/** Rows (`width` values each, one flat array) as tab-separated lines, in Buffers of about 1 MiB. */
+/** The rows as LOAD DATA's lines, in Buffers (what mysql2 sends of an infile stream). */
 function* infileChunks(width: number, values: readonly unknown[]): Generator<Buffer> {
-  let text = '';
-  for (let at = 0; at < values.length; at += width) {
-    let line = infileValue(values[at]);
-    for (let c = 1; c < width; c++) line += `\t${infileValue(values[at + c])}`;
-    text += `${line}\n`;
-    if (text.length >= 1 << 20) {
-      yield Buffer.from(text, 'utf8');
-      text = '';
-    }
-  }
-  if (text) yield Buffer.from(text, 'utf8');
+  for (const text of tsvChunks(width, values, infileValue)) yield Buffer.from(text, 'utf8');
 }

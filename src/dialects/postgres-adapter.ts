@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Knex } from 'knex';
 import { connectionOf, lockKey, reportQuery, type DialectAdapter } from './dialect.js';
+import { tsvChunks } from './tsv.js';
 
 const OID = { int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
 
@@ -78,7 +79,7 @@ export const postgresAdapter: DialectAdapter = {
     const conn = await connectionOf<pg.Client>(trx);
     const sql = `COPY "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
     reportQuery(trx, sql);
-    await pipeline(Readable.from(copyText(columns.length, values)), conn.query(copyFrom(sql)));
+    await pipeline(Readable.from(tsvChunks(columns.length, values, copyValue)), conn.query(copyFrom(sql)));
     return true;
   },
   async reserveIds(trx, table, pk, n) {
@@ -125,18 +126,3 @@ function copyValue(value: unknown): string {
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_ESCAPES = /[\\\n\r\t]/g;
 const COPY_ESCAPE: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/** Rows (`width` values each, one flat array) as COPY text lines, in strings of about 1 MiB. */
-function* copyText(width: number, values: readonly unknown[]): Generator<string> {
-  let text = '';
-  for (let at = 0; at < values.length; at += width) {
-    let line = copyValue(values[at]);
-    for (let c = 1; c < width; c++) line += `\t${copyValue(values[at + c])}`;
-    text += `${line}\n`;
-    if (text.length >= 1 << 20) {
-      yield text;
-      text = '';
-    }
-  }
-  if (text) yield text;
-}
