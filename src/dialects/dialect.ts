@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { FieldDef } from '../manifest/types.js';
+import type { FieldDef, FieldType } from '../manifest/types.js';
 
 /** The database kinds remotesyncdb supports. */
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
@@ -66,6 +66,12 @@ export interface DialectAdapter {
    * only numbers rows as it inserts them (MySQL).
    */
   reserveIds?(trx: Knex.Transaction, table: string, pk: string, n: number): Promise<number[]>;
+  /**
+   * The type to CAST a bound value to where the database cannot tell it from the statement (a
+   * CASE of parameters: PostgreSQL would take text), by field type; `id` for keys. Undefined
+   * where a bare parameter is converted on assignment (SQLite, MySQL).
+   */
+  castOf(type: FieldType | 'id'): string | undefined;
   /** Let FK checks wait until commit (Django's loaddata does the same). */
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */

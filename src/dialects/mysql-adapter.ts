@@ -115,6 +115,7 @@ export const mysqlAdapter: DialectAdapter = {
     }
     return true;
   },
+  castOf: () => undefined,
   bindBoolean: (v) => (v ? 1 : 0),
   // Always text (jsonStrings): parse it once.
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),

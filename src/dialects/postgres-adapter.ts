@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Knex } from 'knex';
+import type { FieldType } from '../manifest/types.js';
 import { connectionOf, lockKey, reportQuery, type DialectAdapter } from './dialect.js';
 import { tsvChunks } from './tsv.js';
 
@@ -88,6 +89,7 @@ export const postgresAdapter: DialectAdapter = {
     const { rows } = await conn.query({ text: 'SELECT nextval(pg_get_serial_sequence($1, $2)) AS id FROM generate_series(1, $3)', values: [`"${table}"`, pk, n], rowMode: 'array' });
     return rows.map((r: unknown[]) => Number(r[0]));
   },
+  castOf: (type) => PG_CASTS[type],
   bindBoolean: (v) => v,
   readJson: (v) => v,
   async deferConstraints(trx) {
@@ -111,6 +113,12 @@ export const postgresAdapter: DialectAdapter = {
     if (commit) await trx.commit();
     else await trx.rollback();
   },
+};
+
+/** The cast of a parameter per field type (the column takes it by assignment: varchar(n), numeric(p, s)). */
+const PG_CASTS: Record<FieldType | 'id', string> = {
+  id: 'integer', string: 'text', text: 'text', integer: 'integer', float: 'double precision', decimal: 'numeric',
+  boolean: 'boolean', date: 'date', datetime: 'timestamptz', json: 'jsonb', binary: 'bytea',
 };
 
 /** One value in COPY's text format: https://www.postgresql.org/docs/current/sql-copy.html (File Formats, Text Format). */

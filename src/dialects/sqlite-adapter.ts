@@ -86,6 +86,7 @@ export const sqliteAdapter: DialectAdapter = {
     const start = Math.max(max, seq) + 1;
     return Array.from({ length: n }, (_, i) => start + i);
   },
+  castOf: () => undefined,
   bindBoolean: (v) => (v ? 1 : 0),
   readJson: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
   async deferConstraints(trx) {

@@ -84,25 +84,64 @@ export async function insertRows(trx: Knex.Transaction, dialect: DialectAdapter,
   if (rows.length > 0) await insertValues(trx, dialect, table, rowValues(rows));
 }
 
+/** A stored row to change: its local id and the new values of the columns that differ. */
+export interface RowUpdate {
+  id: number;
+  changed: Record<string, unknown>;
+}
+
+/** Rows per UPDATE ... CASE statement. */
+const UPDATE_ROWS = 100;
+
 /**
- * One row's UPDATE by pk, through the dialect's prepared-statement path (a statement per table
- * and set of columns, parsed once: SQLite's cache, PostgreSQL's named statements) rather than
- * a query built per row.
+ * Change stored rows by pk, many in each statement: rows that change the same columns go
+ * together as `UPDATE t SET c = CASE pk WHEN ? THEN ? ... END, ... WHERE pk IN (...)`, in
+ * statements of a few fixed sizes (100, 10, 1 rows) through the dialect's prepared-statement
+ * path: an incremental sync of thousands of changed rows is tens of round trips to a server,
+ * not thousands. `castOf` gives each column's CAST where the dialect needs one.
  */
-export async function updateRow(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, id: number, changed: Record<string, unknown>): Promise<void> {
-  const columns = Object.keys(changed);
-  const key = `${dialect.name}|${table}|${pk}|${columns.join(',')}`;
+export async function updateRows(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, castOf: (column: string) => string | undefined, updates: readonly RowUpdate[]): Promise<void> {
+  const groups = new Map<string, RowUpdate[]>();
+  for (const update of updates) {
+    const key = Object.keys(update.changed).join(',');
+    const group = groups.get(key);
+    if (group) group.push(update);
+    else groups.set(key, [update]);
+  }
+  for (const [key, group] of groups) {
+    const columns = key.split(',');
+    for (let at = 0; at < group.length;) {
+      const left = group.length - at;
+      const n = left >= UPDATE_ROWS ? UPDATE_ROWS : left >= 10 ? 10 : 1;
+      const slice = group.slice(at, at + n);
+      const bindings: unknown[] = [];
+      for (const c of columns) for (const { id, changed } of slice) bindings.push(id, changed[c] ?? null);
+      for (const { id } of slice) bindings.push(id);
+      await dialect.execute(trx, updateText(dialect, table, pk, columns, n, castOf), bindings, false);
+      at += n;
+    }
+  }
+}
+
+/** The UPDATE ... CASE text of `n` rows, cached. */
+function updateText(dialect: DialectAdapter, table: string, pk: string, columns: readonly string[], n: number, castOf: (column: string) => string | undefined): string {
+  const key = `${dialect.name}|${table}|${pk}|${columns.join(',')}|${n}`;
   let sql = updateSql.get(key);
   if (sql === undefined) {
     const q = dialect.quote;
-    sql = `UPDATE ${q(table)} SET ${columns.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${q(pk)} = ?`;
+    const sets = columns.map((c) => {
+      const cast = castOf(c);
+      const value = cast ? `CAST(? AS ${cast})` : '?';
+      return `${q(c)} = CASE ${q(pk)} ${Array.from({ length: n }, () => `WHEN ? THEN ${value}`).join(' ')} END`;
+    });
+    sql = `UPDATE ${q(table)} SET ${sets.join(', ')} WHERE ${q(pk)} IN (${Array.from({ length: n }, () => '?').join(', ')})`;
     if (updateSql.size > 500) updateSql.clear();
     updateSql.set(key, sql);
   }
-  await dialect.execute(trx, sql, [...columns.map((c) => changed[c] ?? null), id], false);
+  return sql;
 }
 
-/** UPDATE texts by table and columns. */
+/** UPDATE texts by table, columns and row count. */
 const updateSql = new Map<string, string>();
 
 /** INSERT texts by table, columns and row count. */

@@ -1,9 +1,10 @@
+import type { FieldType } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { canonical } from '../values/values.js';
 import { failObject, type InstallContext, type ModelStep } from './context.js';
 import { warnShape } from './decode-batch.js';
 import type { DecodedObject } from './decode-object.js';
-import { insertReturningIds, insertValues, updateRow } from './insert.js';
+import { insertReturningIds, insertValues, updateRows, type RowUpdate } from './insert.js';
 import { bumpRoot } from './last-modified.js';
 import type { DecodedFk } from './resolve-ids.js';
 
@@ -23,16 +24,17 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
   const { manifest, placeholders, pendingFks, pendingM2m } = ctx;
   const { model, rootMap } = step;
   const inserts: NewRow[] = [];
+  const updates: RowUpdate[] = [];
   for (let index = 0; index < decoded.length; index++) {
     const object = decoded[index];
     warnShape(ctx, step, object);
     const localId = rootMap.get(object.pk);
     const current = localId === undefined ? undefined : stored.get(localId);
     if (current !== undefined) {
-      // Synchronous: no promise per stored object, only per UPDATE sent.
+      // Synchronous: no promise per stored object; the batch's changes are written together below.
       const changed = changesOf(ctx, step, object, localId!, current, deferred[index]);
       if (changed !== undefined) {
-        if (!ctx.isDryRun) await updateRow(ctx.trx, ctx.dialect, model.table, model.pk, localId!, changed);
+        updates.push({ id: localId!, changed });
         step.tally.updated.add(localId!);
       }
       continue;
@@ -48,6 +50,7 @@ export async function writeRows(ctx: InstallContext, step: ModelStep, decoded: D
     }
     inserts.push({ pk: object.pk, row: object.row });
   }
+  if (updates.length > 0 && !ctx.isDryRun) await updateRows(ctx.trx, ctx.dialect, model.table, model.pk, castsOf(ctx, step), updates);
   return inserts;
 }
 
@@ -134,6 +137,14 @@ function valuesOf(inserts: NewRow[], columns: string[], more: (pk: number, value
     more(pk, values);
   }
   return values;
+}
+
+/** Each column's CAST for a batched UPDATE of the model (fields by type, FKs as ids), per dialect. */
+function castsOf(ctx: InstallContext, step: ModelStep): (column: string) => string | undefined {
+  const { dialect } = ctx;
+  const { model } = step;
+  const types = new Map<string, FieldType | 'id'>([...model.fields.map((f) => [f.name, f.type] as const), ...model.fks.map((fk) => [fk.column, 'id'] as const)]);
+  return (column) => dialect.castOf(types.get(column) ?? 'text');
 }
 
 function numOrNull(v: unknown): number | null {

@@ -96,6 +96,19 @@ describe.each(dialects)('every field type into %s', (dialect) => {
       });
       const again = await once();
       expect(again.models.every((m) => m.unchanged === m.objects)).toBe(true);
+      // Every column of every thing changed at the source: the updates go out many rows a statement.
+      await withDb(bulkSource.db.url, async (db) => {
+        for (let i = 0; i < 150; i++) {
+          await db.knex('ta_thing').where({ id: 1000 + i }).update({
+            label: `νέο ${hard[(i + 1) % hard.length]}`, notes: hard[i % hard.length] + '!', count: i, ratio: i % 3 === 0 ? null : -i / 7, price: `${i + 1}.500`,
+            flag: db.dialect.bindBoolean(i % 2 === 1), day: i % 4 === 0 ? null : '2023-12-31', seen: '2025-01-02 03:04:05.678901', meta: JSON.stringify({ changed: i, text: hard[i % hard.length] }),
+            blob: i % 5 === 0 ? null : Buffer.from([i & 0xff, 0x5c, 0x0a]), kind_id: (await db.knex('ta_kind').where({ id: 100 + ((i + 7) % 80) }).first()).id, last_modified: '2030-01-01 00:00:00',
+          });
+        }
+      });
+      const changed = await once();
+      expect(changed.models.find((m) => m.model === 'Thing')!.updated).toBe(150);
+      expect(await assertIsomorphic(bulkSource.db.url, fresh.url, manifest, `127.0.0.1:${bulkSource.port}`)).toBe(230);
     } finally {
       await bulkSource.close();
       await fresh.drop();
