@@ -72,6 +72,8 @@ export interface DialectAdapter {
    * where a bare parameter is converted on assignment (SQLite, MySQL).
    */
   castOf(type: FieldType | 'id'): string | undefined;
+  /** Every table of the connection's database (its current schema) with its column names, in one query. */
+  listColumns(knex: Knex | Knex.Transaction): Promise<Map<string, Set<string>>>;
   /** Let FK checks wait until commit (Django's loaddata does the same). */
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */
@@ -108,4 +110,15 @@ export async function connectionOf<T>(trx: Knex.Transaction): Promise<T> {
 export function reportQuery(trx: Knex.Transaction, sql: string, bindings?: readonly unknown[]): void {
   const client = (trx as unknown as { client?: { emit?(event: string, data: unknown): void; listenerCount?(event: string): number } }).client;
   if (client?.listenerCount?.('query')) client.emit!('query', { sql, bindings, method: 'raw' });
+}
+
+/** Table and column rows of a catalog query as a map. */
+export function columnsByTable(rows: ReadonlyArray<{ t: string; c: string }>): Map<string, Set<string>> {
+  const tables = new Map<string, Set<string>>();
+  for (const { t, c } of rows) {
+    let columns = tables.get(t);
+    if (!columns) tables.set(t, (columns = new Set()));
+    columns.add(c);
+  }
+  return tables;
 }

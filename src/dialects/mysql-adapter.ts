@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ConfigError } from '../errors.js';
-import { connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
+import { columnsByTable, connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
 import { tsvChunks } from './tsv.js';
 
 /** MySQL / MariaDB through mysql2, utf8mb4 everywhere. */
@@ -114,6 +114,10 @@ export const mysqlAdapter: DialectAdapter = {
       throw new Error(`LOAD DATA into ${table}: ${(warnings as Array<{ Message: string }>).map((w) => w.Message).join('; ')}`);
     }
     return true;
+  },
+  async listColumns(knex) {
+    const [rows] = await knex.raw('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()');
+    return columnsByTable(rows);
   },
   castOf: () => undefined,
   bindBoolean: (v) => (v ? 1 : 0),

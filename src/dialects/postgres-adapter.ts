@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { Knex } from 'knex';
 import type { FieldType } from '../manifest/types.js';
-import { connectionOf, lockKey, reportQuery, type DialectAdapter } from './dialect.js';
+import { columnsByTable, connectionOf, lockKey, reportQuery, type DialectAdapter } from './dialect.js';
 import { tsvChunks } from './tsv.js';
 
 const OID = { int8: 20, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
@@ -88,6 +88,10 @@ export const postgresAdapter: DialectAdapter = {
     const conn = await connectionOf<pg.Client>(trx);
     const { rows } = await conn.query({ text: 'SELECT nextval(pg_get_serial_sequence($1, $2)) AS id FROM generate_series(1, $3)', values: [`"${table}"`, pk, n], rowMode: 'array' });
     return rows.map((r: unknown[]) => Number(r[0]));
+  },
+  async listColumns(knex) {
+    const { rows } = await knex.raw('SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = current_schema()');
+    return columnsByTable(rows);
   },
   castOf: (type) => PG_CASTS[type],
   bindBoolean: (v) => v,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
+import { columnsByTable, connectionOf, reportQuery, type DialectAdapter } from './dialect.js';
 
 /** Prepared statements per connection, by SQL text: preparing a 1000-row INSERT costs as much as running it. */
 const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
@@ -85,6 +85,9 @@ export const sqliteAdapter: DialectAdapter = {
     const seq = hasSequence ? Number((conn.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined)?.seq ?? 0) : 0;
     const start = Math.max(max, seq) + 1;
     return Array.from({ length: n }, (_, i) => start + i);
+  },
+  async listColumns(knex) {
+    return columnsByTable(await knex.raw("SELECT m.name AS t, p.name AS c FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'"));
   },
   castOf: () => undefined,
   bindBoolean: (v) => (v ? 1 : 0),

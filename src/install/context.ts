@@ -125,7 +125,7 @@ export function createInstallContext(options: InstallOptions): InstallContext {
     mayTakeClaimed: options.mayTakeClaimed ?? true,
     useNaturalKeys: options.naturalKeys ?? true,
     emit: options.emit ?? (() => {}),
-    idMaps: new IdMaps(trx, manifest, remoteId),
+    idMaps: new IdMaps(trx, manifest, remoteId, dialect),
     placeholders: new Placeholders(trx, dialect, manifest, isDryRun),
     planned: new Set(plan.map((m) => m.name)),
     tallies: new Map(plan.map((m) => [m.name, new Tally()])),

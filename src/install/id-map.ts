@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { DialectAdapter } from '../dialects/index.js';
 import type { AppManifest, ModelDef } from '../manifest/types.js';
 import { ORIGINAL_DB, ORIGINAL_ID } from '../schema/app-tables.js';
 import { IDMAP_TABLE } from '../schema/bookkeeping.js';
@@ -22,6 +23,7 @@ export class IdMaps {
   private readonly maps = new Map<string, IntMap>();
   private readonly present = new Map<string, IntSet>();
   private readonly tables = new Map<string, boolean>();
+  private isListed = false;
   /** Per root (or MTI child, for its level) looked up on demand: the remote pks already asked for. */
   private readonly checked = new Map<string, IntSet>();
   /** Roots looked up on demand of which this remote claims rows (no claim: no claims query per batch). */
@@ -31,6 +33,7 @@ export class IdMaps {
     private readonly trx: Knex.Transaction,
     private readonly manifest: AppManifest,
     private readonly remoteId: number,
+    private readonly dialect?: DialectAdapter,
   ) {}
 
   /** Load the whole map a model needs (its root's, and its level's); returns its root's map. */
@@ -169,7 +172,12 @@ export class IdMaps {
   }
 
   private async hasTable(table: string): Promise<boolean> {
-    if (!this.tables.has(table)) this.tables.set(table, await this.trx.schema.hasTable(table));
+    // With the dialect, every table is known from one catalog query; without, one query per table.
+    if (this.dialect && !this.isListed) {
+      this.isListed = true;
+      for (const name of (await this.dialect.listColumns(this.trx)).keys()) this.tables.set(name, true);
+    }
+    if (!this.tables.has(table)) this.tables.set(table, this.dialect ? false : await this.trx.schema.hasTable(table));
     return this.tables.get(table)!;
   }
 

@@ -32,11 +32,14 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
   const inline = dialect.supportsForwardReferences;
   // The origin tag references the registry's id: the same integer kind (signed or not) as it.
   const ref = await registryRef(knex, dialect, manifest.registry);
+  // One catalog query for every table and column (on a server, a hasTable is a query each).
+  const existing = await dialect.listColumns(knex);
   for (const model of manifest.models.values()) {
     const isRoot = model.parent === undefined;
-    if (await knex.schema.hasTable(model.table)) {
-      await checkColumns(knex, model);
-      if (isRoot && !(await knex.schema.hasColumn(model.table, ORIGINAL_ID))) {
+    const columns = existing.get(model.table);
+    if (columns) {
+      checkColumns(columns, model);
+      if (isRoot && !columns.has(ORIGINAL_ID)) {
         if (policy === 'error') {
           throw new ConfigError(`Table ${model.table} (${model.name}) has no origin tags (original_id, original_db_id); run "remotesyncdb init -a ${manifest.app}" against this database first`, { meta: { model: model.name } });
         }
@@ -76,7 +79,7 @@ export async function ensureAppTables(knex: Knex | Knex.Transaction, dialect: Di
       created.push(model.table);
     }
     for (const m2m of model.m2m) {
-      if (m2m.kind !== 'auto' || (await knex.schema.hasTable(m2m.table))) continue;
+      if (m2m.kind !== 'auto' || existing.has(m2m.table)) continue;
       const target = manifest.models.get(m2m.to)!;
       const linkFks: ForeignKey[] = [
         { table: m2m.table, column: m2m.source, refTable: model.table, refColumn: model.pk },
@@ -119,10 +122,9 @@ function foreignKeys(manifest: AppManifest, model: ModelDef): ForeignKey[] {
   return result;
 }
 
-async function checkColumns(knex: Knex | Knex.Transaction, model: ModelDef): Promise<void> {
-  const info = await knex(model.table).columnInfo();
+function checkColumns(columns: ReadonlySet<string>, model: ModelDef): void {
   const wanted = [model.pk, ...model.fields.map((f) => f.name), ...model.fks.map((f) => f.column)];
-  const missing = wanted.filter((c) => !(c in info));
+  const missing = wanted.filter((c) => !columns.has(c));
   if (missing.length > 0) {
     throw new ConfigError(`Table ${model.table} (${model.name}) exists but lacks column(s) ${missing.join(', ')} that the manifest declares; migrate it or fix the manifest`, { meta: { model: model.name } });
   }
