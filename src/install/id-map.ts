@@ -8,6 +8,7 @@ import { IntMap, IntSet } from './int-collections.js';
 /** Remote pks looked up per query (well under every dialect's bind-parameter limit). */
 const LOOKUP_BATCH = 900;
 
+
 /**
  * The remote pk -> local id map of one remote, one map per MTI root (an MTI child shares its
  * root's ids), plus, per MTI child model, which remote pks have a row at that level (a
@@ -20,6 +21,9 @@ const LOOKUP_BATCH = 900;
  * sync never queries it. Either way, rows inserted in this run are added as they go in.
  */
 export class IdMaps {
+  /** Pks of one root looked up on demand, after which its whole map is read instead (tests lower it). */
+  static wholeAfter = 20_000;
+
   private readonly maps = new Map<string, IntMap>();
   private readonly present = new Map<string, IntSet>();
   private readonly tables = new Map<string, boolean>();
@@ -52,14 +56,19 @@ export class IdMaps {
       }
       this.maps.set(root.name, map);
       this.checked.delete(root.name);
+      // The root's levels looked up on demand so far become whole with it.
+      for (const level of this.manifest.models.values()) if (level.root === root.name && level !== model && this.checked.has(level.name)) await this.wholeLevel(level);
     }
-    if (model.parent !== undefined && (!this.present.has(model.name) || this.checked.has(model.name))) {
-      const set = this.present.get(model.name) ?? new IntSet();
-      for (const original of await this.presentAt(model)) set.add(original);
-      this.present.set(model.name, set);
-      this.checked.delete(model.name);
-    }
+    if (model.parent !== undefined && (!this.present.has(model.name) || this.checked.has(model.name))) await this.wholeLevel(model);
     return map;
+  }
+
+  /** Every remote pk present at an MTI child's level, loaded whole. */
+  private async wholeLevel(model: ModelDef): Promise<void> {
+    const set = this.present.get(model.name) ?? new IntSet();
+    for (const original of await this.presentAt(model)) set.add(original);
+    this.present.set(model.name, set);
+    this.checked.delete(model.name);
   }
 
   /**
@@ -89,6 +98,11 @@ export class IdMaps {
     const root = this.manifest.models.get(model.root)!;
     const asked = this.checked.get(root.name);
     if (asked === undefined) return;
+    // A large change (a full compare, -F) reads the whole map once: cheaper than query after query.
+    if (asked.size >= IdMaps.wholeAfter) {
+      await this.of(model);
+      return;
+    }
     const map = this.maps.get(root.name)!;
     const levelAsked = model.parent === undefined ? undefined : this.checked.get(model.name);
     const fresh: number[] = [];

@@ -10,6 +10,7 @@ import { ModelInstallError } from '../../src/errors.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
 import { sync } from '../../src/sync/sync.js';
+import { IdMaps } from '../../src/install/id-map.js';
 import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects, createDatabase, type TestDatabase } from '../helpers/databases.js';
 import { assertIsomorphic, tableDigests, withDb } from '../helpers/inspect.js';
@@ -137,6 +138,20 @@ describe.each(dialects)('sync into %s', (dialect) => {
     // Every read of the origin tags is for a list of pks: the cost follows the change, not the database.
     expect(reads.length).toBeGreaterThan(0);
     expect(reads.filter((sql) => !/ in \(/i.test(sql))).toEqual([]);
+    expect(await assertIsomorphic(source.db.url, target.url, manifest, hostname())).toBe(SAMPLE_OBJECTS + 1);
+  });
+
+  it('reads whole id maps midway when a full compare passes the on-demand limit, and stays exact', async () => {
+    await withDb(source.db.url, (db) => db.knex('hcore_gentity').where({ id: 4 }).update({ name: 'Πάνω από το όριο', last_modified: nowDatetime() }));
+    const limit = IdMaps.wholeAfter;
+    IdMaps.wholeAfter = 7;
+    try {
+      const result = await run({ full: true });
+      expect(result.models.find((m) => m.model === 'Gentity')!.updated).toBe(1);
+      expect(result.models.reduce((n, m) => n + m.inserted, 0)).toBe(0);
+    } finally {
+      IdMaps.wholeAfter = limit;
+    }
     expect(await assertIsomorphic(source.db.url, target.url, manifest, hostname())).toBe(SAMPLE_OBJECTS + 1);
   });
 
