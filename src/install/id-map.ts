@@ -17,12 +17,15 @@ const LOOKUP_BATCH = 900;
  * A map is either whole (`of`: every tagged row and claim loaded at once, what the exchange
  * and `--skip` read) or looked up on demand (`prepare`, then `need` for each batch's pks: an
  * incremental sync touching 1% of a large database reads 1% of its id map, through the origin
- * index). A model whose table holds nothing of this remote yet starts whole and empty: a first
- * sync never queries it. Either way, rows inserted in this run are added as they go in.
+ * index). A model whose table holds fewer than `onDemandFrom` rows of this remote is read
+ * whole at once (a first sync's empty table, a small database). Either way, rows inserted in
+ * this run are added as they go in.
  */
 export class IdMaps {
   /** Pks of one root looked up on demand, after which its whole map is read instead (tests lower it). */
   static wholeAfter = 20_000;
+  /** Rows of the remote a root's table must hold for its map to be looked up on demand (tests lower it). */
+  static onDemandFrom = 20_000;
 
   private readonly maps = new Map<string, IntMap>();
   private readonly present = new Map<string, IntSet>();
@@ -78,8 +81,10 @@ export class IdMaps {
   async prepare(model: ModelDef): Promise<IntMap> {
     const root = this.manifest.models.get(model.root)!;
     if (!this.maps.has(root.name)) {
+      // Few rows of the remote (a small database, a test): the whole map costs less than a query per batch.
+      if (!(await this.holdsMany(root))) return this.of(model);
       this.maps.set(root.name, new IntMap());
-      if (await this.holdsAny(root)) this.checked.set(root.name, new IntSet());
+      this.checked.set(root.name, new IntSet());
     }
     if (model.parent !== undefined && !this.present.has(model.name)) {
       if (this.checked.has(root.name)) {
@@ -139,11 +144,15 @@ export class IdMaps {
     this.claimed.add(root.root);
   }
 
-  /** Whether the root's table holds any row of this remote, or this remote claims any of its rows (noted in `claimed`). */
-  private async holdsAny(root: ModelDef): Promise<boolean> {
+  /**
+   * Whether the root's table holds at least `onDemandFrom` rows of this remote (one index range
+   * read, stopped there); notes in `claimed` whether this remote claims any of its rows.
+   */
+  private async holdsMany(root: ModelDef): Promise<boolean> {
     if (!(await this.hasTable(root.table))) return false;
     if ((await this.hasTable(IDMAP_TABLE)) && (await this.trx(IDMAP_TABLE).where({ original_db_id: this.remoteId, model: root.name }).first('local_id')) !== undefined) this.claimed.add(root.name);
-    return this.claimed.has(root.name) || (await this.trx(root.table).where(ORIGINAL_DB, this.remoteId).first(root.pk)) !== undefined;
+    const nth = await this.trx(root.table).where(ORIGINAL_DB, this.remoteId).orderBy(ORIGINAL_ID).offset(IdMaps.onDemandFrom - 1).first(ORIGINAL_ID);
+    return nth !== undefined;
   }
 
   /** The remote pks (of `among`, or all) whose row exists at an MTI child's level: tagged rows, and claimed ones. */
