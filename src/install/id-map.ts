@@ -8,7 +8,6 @@ import { IntMap, IntSet } from './int-collections.js';
 /** Remote pks looked up per query (well under every dialect's bind-parameter limit). */
 const LOOKUP_BATCH = 900;
 
-
 /**
  * The remote pk -> local id map of one remote, one map per MTI root (an MTI child shares its
  * root's ids), plus, per MTI child model, which remote pks have a row at that level (a
@@ -140,8 +139,8 @@ export class IdMaps {
   }
 
   /** This remote now claims rows of a root (a natural-key match in this run): later lookups ask for claims too. */
-  noteClaims(root: ModelDef): void {
-    this.claimed.add(root.root);
+  noteClaims(model: ModelDef): void {
+    this.claimed.add(model.root);
   }
 
   /**

@@ -47,14 +47,18 @@ async function insertStatements(trx: Knex.Transaction, dialect: DialectAdapter, 
   const largest = Math.min(batchSize(dialect, width), dialect.maxStatementRows);
   const returned: Record<string, unknown>[] = [];
   for (let at = 0; at < count;) {
-    const left = count - at;
-    const n = left >= largest ? largest : left >= 100 && largest > 100 ? 100 : left >= 10 ? 10 : 1;
+    const n = statementRows(count - at, largest);
     const bindings = n === count ? values : values.slice(at * width, (at + n) * width);
     const result = await dialect.execute(trx, insertText(dialect, table, columns, n, returning), bindings, returning !== undefined);
     for (const row of result) returned.push(row);
     at += n;
   }
   return returned;
+}
+
+/** Rows for the next statement of a batch with `left` to go: `largest`, else 100, 10 or 1 (a few shapes, each prepared once). */
+function statementRows(left: number, largest: number): number {
+  return left >= largest ? largest : left >= 100 && largest > 100 ? 100 : left >= 10 ? 10 : 1;
 }
 
 /** The INSERT text of `n` rows, cached: full batches repeat the same text. */
@@ -111,8 +115,7 @@ export async function updateRows(trx: Knex.Transaction, dialect: DialectAdapter,
   for (const [key, group] of groups) {
     const columns = key.split(',');
     for (let at = 0; at < group.length;) {
-      const left = group.length - at;
-      const n = left >= UPDATE_ROWS ? UPDATE_ROWS : left >= 10 ? 10 : 1;
+      const n = statementRows(group.length - at, UPDATE_ROWS);
       const slice = group.slice(at, at + n);
       const bindings: unknown[] = [];
       for (const c of columns) for (const { id, changed } of slice) bindings.push(id, changed[c] ?? null);

@@ -1,7 +1,6 @@
-import type { Knex } from 'knex';
-import type { DialectAdapter } from '../dialects/index.js';
 import type { FkDef, ModelDef } from '../manifest/types.js';
 import type { InstallContext } from './context.js';
+import { updateRows } from './insert.js';
 import { IntList } from './int-collections.js';
 import { touched, unresolved } from './links.js';
 
@@ -52,15 +51,12 @@ export class PendingFks {
   }
 }
 
-/** Pairs per UPDATE ... CASE statement (3 bind parameters a pair). */
-const REWIRE_BATCH = 500;
-
 /** Deferred links looked at at a time. */
 const REWIRE_SLICE = 10_000;
 
 /**
- * The rewire phase: point every deferred FK of the context at its target's local id, in bulk:
- * one `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)` per batch and column.
+ * The rewire phase: point every deferred FK of the context at its target's local id, in bulk
+ * (`updateRows`: `UPDATE t SET col = CASE pk WHEN .. THEN .. END WHERE pk IN (..)`).
  */
 export async function rewire(ctx: InstallContext): Promise<void> {
   for (const items of ctx.pendingFks.slices(REWIRE_SLICE)) {
@@ -82,22 +78,7 @@ export async function rewire(ctx: InstallContext): Promise<void> {
       pairs.push([ownerId, targetId]);
       touched(ctx, model, ownerId);
     }
-    if (!ctx.isDryRun) await updateByCase(ctx.trx, ctx.dialect, model.table, model.pk, fk.column, pairs);
-  }
-}
-
-/**
- * `UPDATE table SET column = CASE pk WHEN id THEN value ... END WHERE pk IN (...)`, batched,
- * through the dialect's prepared-statement path (full batches repeat one text).
- */
-export async function updateByCase(trx: Knex.Transaction, dialect: DialectAdapter, table: string, pk: string, column: string, pairs: Array<[number, number | null]>): Promise<void> {
-  const q = dialect.quote;
-  for (let i = 0; i < pairs.length; i += REWIRE_BATCH) {
-    const slice = pairs.slice(i, i + REWIRE_BATCH);
-    const cases = slice.map(() => `WHEN ? THEN CAST(? AS ${dialect.integerCastType})`).join(' ');
-    const bindings: unknown[] = [];
-    for (const [id, value] of slice) bindings.push(id, value);
-    for (const [id] of slice) bindings.push(id);
-    await dialect.execute(trx, `UPDATE ${q(table)} SET ${q(column)} = CASE ${q(pk)} ${cases} END WHERE ${q(pk)} IN (${slice.map(() => '?').join(',')})`, bindings, false);
+    // The rewire's values are ids: cast as such on every dialect (a CASE of NULLs and parameters has no type of its own).
+    if (!ctx.isDryRun) await updateRows(ctx.trx, ctx.dialect, model.table, model.pk, () => ctx.dialect.integerCastType, pairs.map(([id, value]) => ({ id, changed: { [fk.column]: value } })));
   }
 }
