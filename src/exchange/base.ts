@@ -49,6 +49,11 @@ export async function dropBase(trx: Knex.Transaction, peerId: number, model: Mod
   for (let i = 0; i < ids.length; i += IN_BATCH) await trx(BASE_TABLE).where({ peer_id: peerId, model: model.name }).whereIn('row_id', ids.slice(i, i + IN_BATCH)).del();
 }
 
+/** Forget the agreed versions kept under another id for these rows' identities (a row re-created under a new id). */
+export async function dropStaleBase(trx: Knex.Transaction, peerId: number, model: ModelDef, rows: ReadonlyArray<{ rowId: number; ref: RowRef }>): Promise<void> {
+  for (const { rowId, ref } of rows) await trx(BASE_TABLE).where({ peer_id: peerId, model: model.name, ref }).whereNot('row_id', rowId).del();
+}
+
 /** The current versions of these local rows (a row that does not exist is absent). */
 export async function versionsOf(knex: Knex | Knex.Transaction, dialect: DialectAdapter, manifest: AppManifest, model: ModelDef, ids: readonly number[], tags: PeerTags): Promise<Map<number, Version>> {
   const out = new Map<number, Version>();

@@ -10,7 +10,7 @@ import { fixtureFile, readFixtureBatches } from '../sources/work-dir.js';
 import type { UnpackedBundle } from '../push/bundle.js';
 import { SITE_TABLE } from '../push/push-tables.js';
 import type { SiteRow } from '../push/sites.js';
-import { deleteRow, dropBase, loadBase, originsOf, replaceClaims, untag, versionsOf, writeBase, type BaseRow } from './base.js';
+import { deleteRow, dropBase, dropStaleBase, loadBase, originsOf, replaceClaims, untag, versionsOf, writeBase, type BaseRow } from './base.js';
 import { CONFLICT_TABLE } from './exchange-tables.js';
 import { threeWay, type Home, type Outcome } from './policy.js';
 import { parseRef, PeerTags, versionOf, type Canon, type Version } from './version.js';
@@ -130,8 +130,15 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
       if (rowId !== undefined) rows.push({ rowId, ref: h.ref, hash: h.hash });
     }
     await writeBase(trx, dialect, site.id, model, rows);
-    // A row the centre had deleted and the site's version brought back: its new id.
-    for (const c of conflicts) if (c.model === model.name && c.rowId === null && c.sitePk !== undefined && !rejected.has(`${model.name}:${c.sitePk}`)) c.rowId = after.lookup(model, c.sitePk) ?? null;
+    // A row the centre had deleted and the site's version brought back: its new id. The base of
+    // the deleted id goes (else the next feed would tell the site to delete what it holds).
+    const revived: Array<{ rowId: number; ref: string }> = [];
+    for (const c of conflicts) {
+      if (c.model !== model.name || c.rowId !== null || c.sitePk === undefined || rejected.has(`${model.name}:${c.sitePk}`)) continue;
+      c.rowId = after.lookup(model, c.sitePk) ?? null;
+      if (c.rowId !== null) revived.push({ rowId: c.rowId, ref: c.ref });
+    }
+    await dropStaleBase(trx, site.id, model, revived);
   }
 
   const deletedRows = await applySiteDeletes(trx, dialect, manifest, plan, site, bundle, tags, homes, policyOf, conflicts);
