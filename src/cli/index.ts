@@ -15,6 +15,7 @@ import { list, readCa } from './args.js';
 import { Renderer } from './render.js';
 import { adminCommands } from './admin-commands.js';
 import { pushCommands } from './push-commands.js';
+import { consoleCommands } from './console-commands.js';
 import { exchangeCommands } from './exchange-commands.js';
 import type { SyncEvent } from '../sync/events.js';
 
@@ -110,7 +111,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
       .option('config', { type: 'string', describe: 'Config file [default: ./remotesyncdb.config.json, else ~/.config/remotesyncdb/config.json]' });
 
   const context = { io, renderer: () => renderer, common, run, appOf, dbOf, configOf, workDirOf };
-  const parser = exchangeCommands(pushCommands(adminCommands(yargs()
+  const parser = consoleCommands(exchangeCommands(pushCommands(adminCommands(yargs()
     .scriptName('remotesyncdb')
     .usage('$0 [sync] -r HOST [options]: replicate a remote instance into the local database')
     .command(['sync', '$0'], 'Replicate a remote instance into the local database (the default command)', (y) =>
@@ -198,7 +199,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdout: proces
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(110, (io.stdout as NodeJS.WriteStream).columns ?? 100))
-    .exitProcess(false), context), context)
+    .exitProcess(false), context), context), context)
     .fail((message, error) => {
       throw error ?? new ConfigError(message);
     });

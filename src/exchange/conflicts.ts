@@ -31,17 +31,22 @@ export interface Conflict {
   centreVersion: Canon | null;
 }
 
-/** Options of the `conflicts` commands (run at the centre). */
-export interface ConflictOptions { db?: string; app: string }
+/** Options of the `conflicts` commands (run at the centre), and of the console's conflict pages. */
+export interface ConflictOptions {
+  db?: string;
+  app: string;
+  /** An open connection to use instead of `db` (the console's; left open). */
+  database?: Database;
+}
 
 async function withCentre<T>(options: ConflictOptions, fn: (db: Database, manifest: AppManifest) => Promise<T>): Promise<T> {
   const manifest = loadManifest(options.app);
-  const db = await connectExistingDatabase(options.db);
+  const db = options.database ?? (await connectExistingDatabase(options.db));
   try {
     if (!(await db.knex.schema.hasTable(CONFLICT_TABLE))) throw new ConfigError(`${db.display} has no exchange conflicts table: is it a centre (serve --accept-push)?`);
     return await fn(db, manifest);
   } finally {
-    await db.knex.destroy();
+    if (!options.database) await db.knex.destroy();
   }
 }
 
@@ -60,11 +65,12 @@ function conflicts(knex: Knex, manifest: AppManifest) {
 }
 
 /** `conflicts list`: newest first; `open` only those a manual policy holds, `site` only one site's. */
-export async function listConflicts(options: ConflictOptions & { site?: string; status?: string }): Promise<Conflict[]> {
+export async function listConflicts(options: ConflictOptions & { site?: string; status?: string; limit?: number }): Promise<Conflict[]> {
   return withCentre(options, async (db, manifest) => {
     let q = conflicts(db.knex, manifest).orderBy('c.id', 'desc');
     if (options.site) q = q.where('r.name', options.site);
     if (options.status) q = q.where('c.status', options.status);
+    if (options.limit) q = q.limit(options.limit);
     return (await q).map(toConflict);
   });
 }

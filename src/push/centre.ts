@@ -39,6 +39,8 @@ export interface CentreOptions {
   policies?: Policies;
   /** An exchange site silent for longer than this must repair (default {@link DEFAULT_RETENTION_MS}). */
   retentionMs?: number;
+  /** Told of every commit asked for: the bundle accepted, or refused and why (serve's metrics). */
+  onBundle?: (outcome: 'accepted' | 'refused', reason?: string) => void;
 }
 
 /** How long an exchange site may stay silent before it is told to repair: 90 days. */
@@ -159,37 +161,40 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
   }
 
   async function commit(site: SiteRow, id: string, res: http.ServerResponse): Promise<void> {
+    const bundleRefused = (reason: string) => options.onBundle?.('refused', reason);
     const row = await db.knex(BUNDLE_TABLE).where({ site_id: site.id, bundle_id: id }).first();
     if (!row) return refuse(res, 404, `no bundle ${id} of site ${site.name}: upload it first`);
     if (row.status === 'committed') return send(res, 200, JSON.parse(row.ack));
-    if (Number(row.received) < Number(row.bytes)) return refuse(res, 409, `bundle ${id} is incomplete: ${row.received} of ${row.bytes} bytes`, { received: Number(row.received) });
+    if (Number(row.received) < Number(row.bytes)) return bundleRefused('incomplete'), refuse(res, 409, `bundle ${id} is incomplete: ${row.received} of ${row.bytes} bytes`, { received: Number(row.received) });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'rsdb-bundle-'));
     try {
       const file = path.join(dir, 'bundle.jsonl');
       const sha = await assemble(site, id, file);
       if (sha !== row.sha256) {
         await forget(site, id);
-        return refuse(res, 422, `bundle ${id} does not match its sha256 once assembled; cut a new bundle`);
+        return bundleRefused('sha256'), refuse(res, 422, `bundle ${id} does not match its sha256 once assembled; cut a new bundle`);
       }
       const bundle = await unpackBundle(file, path.join(dir, 'stage'), manifest, site.hostname);
-      if (bundle.header.id !== id) return refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
+      if (bundle.header.id !== id) return bundleRefused('invalid'), refuse(res, 422, `bundle ${id} holds bundle ${bundle.header.id}`);
       const ack = await installBundle({ db, manifest, site, bundle, sha256: sha, prune: bundle.header.prune === true, lockWaitMs: options.lockWaitMs ?? 10_000, retentionMs: options.retentionMs ?? DEFAULT_RETENTION_MS, ...(options.policies ? { policies: options.policies } : {}) });
       log(`site ${site.name}: bundle ${id} committed, ${ack.objects} objects, ${ack.written} written, ${ack.rejects.length} rejected`);
+      options.onBundle?.('accepted');
       send(res, 200, ack);
     } catch (error) {
-      if (error instanceof CentreBusyError) return refuse(res, 503, error.message);
+      if (error instanceof CentreBusyError) return bundleRefused('busy'), refuse(res, 503, error.message);
       if (error instanceof RepairNeededError) {
         await forget(site, id);
-        return refuse(res, 409, error.message, { reason: 'repair' });
+        return bundleRefused('repair'), refuse(res, 409, error.message, { reason: 'repair' });
       }
       if (error instanceof StaleBundleError) {
         await forget(site, id);
-        return refuse(res, 409, error.message, { reason: error.reason, state: await state(site) });
+        return bundleRefused('stale'), refuse(res, 409, error.message, { reason: error.reason, state: await state(site) });
       }
       if (error instanceof RemoteSyncError) {
         await forget(site, id);
-        return refuse(res, 422, error.message);
+        return bundleRefused('invalid'), refuse(res, 422, error.message);
       }
+      bundleRefused('error');
       throw error;
     } finally {
       await rm(dir, { recursive: true, force: true });

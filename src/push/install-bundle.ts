@@ -145,7 +145,7 @@ export async function installBundle(options: { db: Database; manifest: AppManife
     const old = (await trx(BUNDLE_TABLE).where({ site_id: site.id, status: 'committed' }).orderBy('committed', 'desc').offset(KEPT_BUNDLES).select('bundle_id')).map((r) => r.bundle_id as string);
     if (old.length > 0) await trx(BUNDLE_TABLE).where({ site_id: site.id }).whereIn('bundle_id', old).del();
     await db.dialect.finish(trx, lockKey, true);
-    await recordRun(db.knex, { startedAt, remote: site.hostname, app: manifest.app, status: 'success', counts: result.counts }).catch(() => {});
+    await recordRun(db.knex, { startedAt, remote: site.hostname, app: manifest.app, status: 'success', counts: result.counts, rejects: result.rejects }).catch(() => {});
     return ack;
   } catch (error) {
     if (!trx.isCompleted()) await db.dialect.finish(trx, lockKey, false).catch(() => {});

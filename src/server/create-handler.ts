@@ -6,6 +6,7 @@ import type { AppManifest } from '../manifest/types.js';
 import { createPushRoutes } from '../push/centre.js';
 import { normalizeDatetime, ValueError } from '../values/values.js';
 import { parseEquals, QueryError } from './query-filter.js';
+import { ServeMetrics } from './serve-metrics.js';
 import type { Policies } from '../exchange/centre-install.js';
 import { serializeIds, serializeModel, type Equals, type ModifiedAfter } from './serialize.js';
 
@@ -73,7 +74,7 @@ function safeDecode(text: string): string | undefined {
  * The instance API of DESIGN §5 as a plain request handler (no listen), read-only:
  * `GET /api/`, `GET /api/<Model>/`, `GET /api/<Model>/modified_after/<ISO>/`, and
  * `GET /api/<Model>/?field=value` (equality filters), and `GET /api/<Model>/ids/` (every pk the model holds, as `[{"pk": 1}, ...]`: what `--prune` needs
- * beside an incremental fetch).
+ * beside an incremental fetch), and `GET /metrics` (Prometheus' text format: see ServeMetrics).
  */
 export function createHandler(options: HandlerOptions): http.RequestListener {
   const { db, manifest } = options;
@@ -84,8 +85,10 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
   };
   const maxStreams = options.maxStreams ?? 8;
   let streams = 0;
-  const push = options.acceptPush ? createPushRoutes({ db, manifest, ...options.acceptPush }, send) : undefined;
+  const metrics = new ServeMetrics(() => streams);
+  const push = options.acceptPush ? createPushRoutes({ db, manifest, ...options.acceptPush, onBundle: (outcome, reason) => metrics.bundle(outcome, reason) }, send) : undefined;
   return (req, res) => {
+    metrics.observe(req, res);
     if (options.onRequest) {
       const onRequest = options.onRequest;
       const started = Date.now();
@@ -107,6 +110,11 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
         return send(res, 401, { error: 'missing or wrong bearer token' }, { 'www-authenticate': 'Bearer' });
       }
       const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        const { contentType, body } = await metrics.text();
+        res.writeHead(200, { 'content-type': contentType });
+        return res.end(req.method === 'HEAD' ? undefined : body);
+      }
       if (path === '/api/' || path === '/api') {
         // `features`: what this instance serves beyond DESIGN §5 (`ids`: GET /api/<Model>/ids/).
         return send(res, 200, { app: manifest.app, instance: options.instance, models: served.map((m) => m.name), server_time: serverTime(), features: ['ids'] });

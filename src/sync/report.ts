@@ -13,7 +13,7 @@ export async function reportRun(run: SyncRun, target: SyncTarget, staged: Staged
   const { options, manifest } = run;
   const { endpoint, dir } = target;
   const counts = installed.counts;
-  if (run.writes) await recordRun(run.db.knex, { startedAt: run.startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts });
+  if (run.writes) await recordRun(run.db.knex, { startedAt: run.startedAt, remote: endpoint.hostname, app: manifest.app, status: 'success', counts, rejects: installed.rejects });
   return {
     ...result(options.dryRun ? 'dry-run' : 'success', endpoint.hostname, manifest, counts, staged.fetched.serverTime, run.stagePath, run.started),
     timings: timings(run.marks),
@@ -42,16 +42,21 @@ export function totals(models: readonly ModelCounts[]): RunTotals {
   return { ...t, written: t.inserted + t.updated + t.deleted };
 }
 
+/** Rejects recorded with a run (all of them are in rejects.txt, or in a bundle's ack). */
+export const RECORDED_REJECTS = 100;
+
 /**
  * A row of the run history (`remotesyncdb_run`), when that table exists: `objects` is what the
  * run wrote (its closing line's N), `counts` the totals and the per-model counts as JSON.
  */
-export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; error?: unknown }): Promise<void> {
+export async function recordRun(knex: Knex, run: { startedAt: string; remote: string; app: string; status: string; counts?: ModelCounts[]; rejects?: ReadonlyArray<{ model: string; pk: unknown; reason: string }>; error?: unknown }): Promise<void> {
   if (!(await knex.schema.hasTable(RUN_TABLE))) return;
   const objects = run.counts ? totals(run.counts).written : null;
+  // The first rejects go with the run, so that the console shows them without the work dir's rejects.txt.
+  const rejects = run.rejects?.length ? { rejects: run.rejects.slice(0, RECORDED_REJECTS) } : {};
   await knex(RUN_TABLE).insert({
     started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
-    counts: run.counts ? JSON.stringify({ ...totals(run.counts), models: run.counts }) : null,
+    counts: run.counts ? JSON.stringify({ ...totals(run.counts), models: run.counts, ...rejects }) : null,
     error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
   });
 }

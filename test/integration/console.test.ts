@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startConsole, type ConsoleServer } from '../../src/console/console-server.js';
+import { CONFLICT_TABLE } from '../../src/exchange/exchange-tables.js';
+import { loadManifest } from '../../src/manifest/load-manifest.js';
+import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
+import { RUN_TABLE } from '../../src/schema/bookkeeping.js';
+import { availableDialects } from '../helpers/databases.js';
+import { metric, morningCentre, type MorningCentre } from '../helpers/console-fleet.js';
+import { withDb } from '../helpers/inspect.js';
+import { runBin } from '../helpers/run-bin.js';
+
+const dialects = await availableDialects();
+const TOKEN = 'console-token-for-tests-0123456789';
+const manifest = loadManifest('hcore');
+
+/*
+ * The console and the metrics of a centre as an operator finds it in the morning (a pulled
+ * remote failing since its last success, a site with a conflict waiting), on each database:
+ * every number the pages, /metrics and `status --json` show is checked against the database's
+ * own records. The page in a real browser is in console-browser.test.ts.
+ */
+describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) => {
+  let fleet: MorningCentre;
+  let console_: ConsoleServer;
+  const get = async (p: string) => {
+    const res = await fetch(`${console_.url}${p}`);
+    return { status: res.status, type: res.headers.get('content-type') ?? '', csp: res.headers.get('content-security-policy') ?? '', cookie: res.headers.get('set-cookie') ?? '', text: await res.text() };
+  };
+  const runs = (remote: string) => withDb(fleet.centre.url, (db) => db.knex(RUN_TABLE).where({ remote }).orderBy('id', 'desc'));
+
+  beforeAll(async () => {
+    fleet = await morningCentre(dialect);
+    console_ = await startConsole({ app: 'hcore', db: fleet.centre.url, port: 0, token: TOKEN });
+  }, 120_000);
+  afterAll(async () => {
+    await console_?.close();
+    await fleet?.close();
+  });
+
+  it("the console's /metrics says what the run history holds, per remote and site", async () => {
+    const text = (await get('/metrics')).text;
+    const [failed, succeeded] = await runs(fleet.upstream);
+    expect(failed).toMatchObject({ status: 'failed' });
+    expect(String(failed.error)).toMatch(/unreachable/);
+    const up = { member: fleet.upstream, kind: 'remote' };
+    expect(metric(text, 'remotesyncdb_last_run_failed', up)).toBe(1);
+    expect(metric(text, 'remotesyncdb_runs_total', { ...up, status: 'failed' })).toBe(1);
+    expect(metric(text, 'remotesyncdb_runs_total', { ...up, status: 'success' })).toBe(1);
+    expect(metric(text, 'remotesyncdb_last_success_timestamp_seconds', up)).toBe(Math.floor(Date.parse(succeeded.started) / 1000));
+    expect(succeeded.objects).toBe(fleet.upstreamSync.written);
+    // The rows tagged with the remote, counted table by table.
+    const held = await withDb(fleet.centre.url, async (db) => {
+      const id = (await db.knex(manifest.registry).where({ hostname: fleet.upstream }).first('id')).id;
+      let n = 0;
+      for (const m of manifest.models.values()) if (m.parent === undefined && !m.isPrivate) n += Number((await db.knex(m.table).where({ [ORIGINAL_DB]: id }).count({ n: '*' }).first())!.n);
+      return n;
+    });
+    expect(held).toBeGreaterThan(0);
+    expect(metric(text, 'remotesyncdb_rows', up)).toBe(held);
+    const laptop = { member: 'laptop', kind: 'site' };
+    const [lastPush] = await runs('site/laptop');
+    expect(lastPush).toMatchObject({ status: 'success' });
+    expect(metric(text, 'remotesyncdb_last_run_objects', laptop)).toBe(Number(lastPush.objects));
+    expect(metric(text, 'remotesyncdb_last_run_failed', laptop)).toBe(0);
+    expect(metric(text, 'remotesyncdb_open_conflicts', laptop)).toBe(1);
+    expect(metric(text, 'remotesyncdb_conflicts', { status: 'open' })).toBe(1);
+    expect(metric(text, 'remotesyncdb_lag_seconds', laptop)).toBeGreaterThanOrEqual(0);
+  });
+
+  it("serve's /metrics counts requests, bytes out and bundles (a pull's fixtures, a site's exchanges)", async () => {
+    // The remote's serve, read right after the pull: one request per fixture, and every byte of them.
+    const pulled = fleet.upstreamMetrics;
+    expect(metric(pulled, 'remotesyncdb_serve_requests_total', { route: 'fixture', method: 'GET', status: '200' })).toBe(fleet.upstreamSync.fixtures);
+    // Every byte of the fixtures, and little more (GET /api/'s answer).
+    expect(fleet.upstreamBytes).toBeGreaterThan(0);
+    expect(metric(pulled, 'remotesyncdb_serve_bytes_out_total')).toBeGreaterThanOrEqual(fleet.upstreamBytes);
+    expect(metric(pulled, 'remotesyncdb_serve_bytes_out_total')).toBeLessThan(fleet.upstreamBytes + 2048);
+    expect(metric(pulled, 'remotesyncdb_serve_streams_in_flight')).toBe(0);
+    // The centre's: both exchanges committed a bundle (the first sent nothing: no bundle), none refused.
+    const res = await fetch(`${fleet.server.url}/metrics`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const committed = (await runs('site/laptop')).length;
+    expect(metric(text, 'remotesyncdb_serve_bundles_total', { outcome: 'accepted', reason: '' })).toBe(committed);
+    expect(metric(text, 'remotesyncdb_serve_bundles_total', { outcome: 'refused' })).toBeUndefined();
+    expect(metric(text, 'remotesyncdb_serve_requests_total', { route: 'exchange', method: 'GET', status: '200' })).toBe(fleet.exchanges);
+    expect(metric(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  it('the pages show the failing remote with its error, the site with its conflict, and the conflict side by side', async () => {
+    const home = await get('/');
+    expect(home.status).toBe(200);
+    expect(home.csp).toContain("default-src 'none'");
+    expect(home.text).toContain('unreachable');
+    expect(home.text).toMatch(/1<\/strong> failing/);
+    expect(home.text).toContain('1 open conflict');
+    const remote = await get(`/remotes/${encodeURIComponent(fleet.upstream)}`);
+    expect(remote.status).toBe(200);
+    expect(remote.text).toContain('hcore'); // its watermarks, one per model
+    const site = await get('/sites/laptop');
+    expect(site.status).toBe(200);
+    expect((await get('/sites/nobody')).status).toBe(404);
+    const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
+    const list = await get('/conflicts?status=open');
+    expect(list.text).toContain(`/conflicts/${open.id}`);
+    const page = await get(`/conflicts/${open.id}`);
+    expect(page.text).toContain('Maintenance (site)');
+    expect(page.text).toContain('Maintenance (centre)');
+    expect(page.text).toMatch(/descr <span class="badge warn">differs/);
+    expect(page.cookie).toMatch(/^rsdb_csrf=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict/);
+  });
+
+  it('a resolve without the page\'s CSRF value, or with a wrong token, changes nothing', async () => {
+    const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
+    const page = await get(`/conflicts/${open.id}`);
+    const csrf = /name="csrf" value="([0-9a-f]{64})"/.exec(page.text)![1];
+    const post = (body: Record<string, string>, headers: Record<string, string> = {}) =>
+      fetch(`${console_.url}/conflicts/${open.id}/resolve`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });
+    // No cookie (another site's form): refused, even with the right token.
+    expect((await post({ csrf, token: TOKEN, take: 'site' })).status).toBe(403);
+    // The cookie, but from another origin.
+    expect((await post({ csrf, token: TOKEN, take: 'site' }, { cookie: `rsdb_csrf=${csrf}`, origin: 'http://evil.example' })).status).toBe(403);
+    // The page's own form with a wrong token.
+    const wrong = await post({ csrf, token: 'not-the-token', take: 'site' }, { cookie: `rsdb_csrf=${csrf}` });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).toContain('Wrong console token');
+    const after = await withDb(fleet.centre.url, async (db) => ({ conflict: await db.knex(CONFLICT_TABLE).where({ id: open.id }).first(), row: await db.knex('hcore_eventtype').where({ id: 1 }).first() }));
+    expect(after.conflict.status).toBe('open');
+    expect(after.row.descr).toBe('Maintenance (centre)');
+  });
+
+  it('status --json gives the numbers of the fleet page, and exits 1 while a remote fails', async () => {
+    const r = await runBin(['status', '--json', '--db', fleet.centre.url]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('');
+    const status = JSON.parse(r.out) as { members: Array<{ name: string; lastRun: { objects: number | null; status: string }; rows: number; openConflicts: number }> };
+    const fromPage = JSON.parse((await get('/fleet.json')).text) as typeof status;
+    const pick = (s: typeof status) => s.members.map((m) => ({ name: m.name, last: m.lastRun?.status, objects: m.lastRun?.objects, rows: m.rows, open: m.openConflicts }));
+    expect(pick(status)).toEqual(pick(fromPage));
+    expect(pick(status)).toEqual(expect.arrayContaining([expect.objectContaining({ name: fleet.upstream, last: 'failed' }), expect.objectContaining({ name: 'laptop', last: 'success', open: 1 })]));
+  });
+});
