@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { scrape } from '../server/serve-metrics.js';
 import type { FleetStatus } from './fleet-status.js';
 
 const LABELS = ['member', 'kind'] as const;
@@ -24,10 +25,6 @@ export class ConsoleMetrics {
   private readonly runs = new Counter({ name: 'remotesyncdb_runs_total', help: 'Runs in the history, by status', labelNames: [...LABELS, 'status'] as const, registers: [this.registry] });
   private readonly conflicts = new Gauge({ name: 'remotesyncdb_conflicts', help: 'Conflict records at this centre, by status (open: waiting; decided: by policy; resolved)', labelNames: ['status'] as const, registers: [this.registry] });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
-  }
-
   /** The text of a scrape of `fleet`. */
   async text(fleet: FleetStatus): Promise<{ contentType: string; body: string }> {
     for (const metric of [this.lastSuccess, this.lastDuration, this.lastObjects, this.lastReceived, this.lastRejects, this.lastFailed, this.lag, this.rows, this.open, this.runs, this.conflicts]) metric.reset();
@@ -49,6 +46,6 @@ export class ConsoleMetrics {
       this.runs.inc({ ...labels, status: 'failed' }, m.failures);
     }
     for (const [status, n] of Object.entries(fleet.conflicts)) this.conflicts.set({ status }, n);
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return scrape(this.registry);
   }
 }

@@ -1,6 +1,21 @@
 import type http from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
+let processRegistry: Registry | undefined;
+
+/**
+ * The text of a scrape of `registry`, with the process' own metrics (memory, CPU, event loop
+ * lag, GC): those are collected by one registry per process, made at the first scrape, since
+ * each collection starts its own observers and a process may run several servers.
+ */
+export async function scrape(registry: Registry): Promise<{ contentType: string; body: string }> {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return { contentType: registry.contentType, body: await Registry.merge([processRegistry, registry]).metrics() };
+}
+
 /** The kinds of request `serve` counts (a label with few values: never the path itself). */
 export type RouteKind = 'info' | 'fixture' | 'ids' | 'push' | 'exchange' | 'metrics' | 'other';
 
@@ -18,7 +33,7 @@ export function routeKind(path: string): RouteKind {
 /**
  * What `serve` counts, in Prometheus' text format at `/metrics`: requests by kind, method and
  * status, fixtures streaming now, bytes sent, and a centre's bundles accepted and refused. One
- * registry per server (a process may run several), with the process' own metrics.
+ * registry per server (a process may run several), scraped with the process' own metrics.
  */
 export class ServeMetrics {
   readonly registry = new Registry();
@@ -29,7 +44,6 @@ export class ServeMetrics {
   /** `streamsNow` says how many fixtures are streaming at the moment of a scrape. */
   constructor(streamsNow: () => number) {
     new Gauge({ name: 'remotesyncdb_serve_streams_in_flight', help: 'Fixtures being streamed now', registers: [this.registry], collect() { this.set(streamsNow()); } });
-    collectDefaultMetrics({ register: this.registry });
     // Every series a scrape can expect is there from the start, at 0.
     this.bundles.inc({ outcome: 'accepted', reason: '' }, 0);
     this.bytes.inc(0);
@@ -58,7 +72,7 @@ export class ServeMetrics {
   }
 
   /** The text of a scrape. */
-  async text(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  text(): Promise<{ contentType: string; body: string }> {
+    return scrape(this.registry);
   }
 }
