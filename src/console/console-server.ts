@@ -10,7 +10,7 @@ import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import type { RequestLog } from '../server/create-handler.js';
 import { ConsoleMetrics } from './console-metrics.js';
-import { readFleet, readMember } from './fleet-status.js';
+import { readFleet, readMember, RowsCache } from './fleet-status.js';
 import { CONSOLE_CSS, conflictPage, conflictsPage, errorPage, fleetPage, memberPage, type ResolveForm } from './pages.js';
 
 /** The console's default port. */
@@ -141,6 +141,8 @@ interface HandlerOptions { db: Database; manifest: AppManifest; token?: string; 
 export function consoleHandler(options: HandlerOptions): http.RequestListener {
   const { db, manifest } = options;
   const metrics = new ConsoleMetrics();
+  const rowsCache = new RowsCache();
+  const fleet = () => readFleet(db, manifest, { rowsCache });
   const conflictOptions = { app: manifest.app, database: db };
   const page = (res: http.ServerResponse, status: number, html: string, extra: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS, ...extra });
@@ -202,15 +204,15 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
       return void res.end(CONSOLE_CSS);
     }
     if (path === '/metrics') {
-      const { contentType, body } = await metrics.text(await readFleet(db, manifest));
+      const { contentType, body } = await metrics.text(await fleet());
       res.writeHead(200, { 'content-type': contentType });
       return void res.end(body);
     }
     if (path === '/fleet.json') {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-      return void res.end(JSON.stringify(await readFleet(db, manifest)));
+      return void res.end(JSON.stringify(await fleet()));
     }
-    if (path === '/') return page(res, 200, fleetPage(await readFleet(db, manifest)));
+    if (path === '/') return page(res, 200, fleetPage(await fleet()));
     const member = /^\/(remotes|sites)\/([^/]+)$/.exec(path);
     if (member) {
       let name: string;
@@ -219,7 +221,7 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
       } catch {
         return page(res, 400, errorPage('Bad address', 'That address is not valid.'));
       }
-      const detail = await readMember(db, manifest, member[1] === 'sites' ? `site/${name}` : name);
+      const detail = await readMember(db, manifest, member[1] === 'sites' ? `site/${name}` : name, { rowsCache });
       if (!detail || detail.kind !== (member[1] === 'sites' ? 'site' : 'remote')) return page(res, 404, errorPage('Not found', `No ${member[1] === 'sites' ? 'site' : 'remote'} named ${name} in this database.`));
       return page(res, 200, memberPage(detail, new Date().toISOString()));
     }

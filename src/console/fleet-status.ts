@@ -86,15 +86,40 @@ function summary(row: RunRow): RunSummary {
   };
 }
 
-/** Rows held per origin tag, over the app's root tables (the ones that carry the tags). */
+/** Rows held per origin tag, over the app's root tables (the ones that carry the tags), a few tables at a time. */
 async function rowsByOrigin(knex: Knex, manifest: AppManifest): Promise<Map<number, number>> {
   const out = new Map<number, number>();
-  for (const model of manifest.models.values()) {
-    if (model.parent !== undefined || model.isPrivate || !(await hasTable(knex, model.table))) continue;
-    const rows = await all(knex(model.table).select(`${ORIGINAL_DB} as db`).count({ n: '*' }).whereNotNull(ORIGINAL_DB).groupBy(ORIGINAL_DB));
-    for (const r of rows) out.set(Number(r.db), (out.get(Number(r.db)) ?? 0) + Number(r.n));
-  }
+  const roots = [...manifest.models.values()].filter((m) => m.parent === undefined && !m.isPrivate);
+  const count = async (table: string) => {
+    if (!(await hasTable(knex, table))) return;
+    for (const r of await all(knex(table).select(`${ORIGINAL_DB} as db`).count({ n: '*' }).whereNotNull(ORIGINAL_DB).groupBy(ORIGINAL_DB))) out.set(Number(r.db), (out.get(Number(r.db)) ?? 0) + Number(r.n));
+  };
+  for (let i = 0; i < roots.length; i += ROWS_CONCURRENCY) await Promise.all(roots.slice(i, i + ROWS_CONCURRENCY).map((m) => count(m.table)));
   return out;
+}
+
+/** Root tables counted at once (each on its own connection of the pool). */
+const ROWS_CONCURRENCY = 4;
+/** How long counted rows are reused while no run has been recorded since. */
+export const ROWS_MAX_AGE_MS = 5 * 60_000;
+
+/**
+ * The rows held per member, counted again only when a run was recorded since (a sync, a
+ * bundle, an exchange: what moves them) or after {@link ROWS_MAX_AGE_MS} (an edit by the app
+ * itself): counting is a pass over every root table, the whole cost of a page on a large
+ * aggregate, while the runs that change the counts come a few times a day.
+ */
+export class RowsCache {
+  private last?: { key: string; at: number; rows: Map<number, number> };
+
+  async rows(knex: Knex, manifest: AppManifest): Promise<Map<number, number>> {
+    const newest = (await hasTable(knex, RUN_TABLE)) ? (await all(knex(RUN_TABLE).max({ id: 'id' })))[0]?.id : undefined;
+    const key = String(newest ?? '');
+    if (this.last && this.last.key === key && Date.now() - this.last.at < ROWS_MAX_AGE_MS) return this.last.rows;
+    const rows = await rowsByOrigin(knex, manifest);
+    this.last = { key, at: Date.now(), rows };
+    return rows;
+  }
 }
 
 /** The last runs of every member, newest first (at most `limit` each). */
@@ -160,7 +185,7 @@ async function conflictCounts(knex: Knex): Promise<Map<number, Record<string, nu
  * Every remote this database pulls from and every site that pushes to it, from its own records:
  * the run history, the watermarks, the sites' bundles and the conflicts. Read-only.
  */
-export async function readFleet(db: Database, manifest: AppManifest, options: { rows?: boolean } = {}): Promise<FleetStatus> {
+export async function readFleet(db: Database, manifest: AppManifest, options: { rowsCache?: RowsCache } = {}): Promise<FleetStatus> {
   const { knex } = db;
   const at = new Date();
   const status: FleetStatus = { at: at.toISOString(), database: db.display, app: manifest.app, members: [], conflicts: { open: 0, decided: 0, resolved: 0 } };
@@ -171,7 +196,7 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
   const sites = new Map(siteRows.map((r) => [Number(r.id), Boolean(Number(r.is_enabled))]));
   const [runs, counts, clocks, conflicts, rows] = await Promise.all([
     recentRuns(knex, manifest.app, RECENT_RUNS), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
-    options.rows === false ? Promise.resolve(new Map<number, number>()) : rowsByOrigin(knex, manifest),
+    options.rowsCache ? options.rowsCache.rows(knex, manifest) : rowsByOrigin(knex, manifest),
   ]);
   for (const c of conflicts.values()) for (const [k, n] of Object.entries(c)) if (k in status.conflicts) status.conflicts[k as keyof FleetStatus['conflicts']] += n;
   for (const r of registry) {
@@ -197,8 +222,8 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
 }
 
 /** One member by its name or hostname, with its recent runs, the last run's rejects and its watermarks; undefined if unknown. */
-export async function readMember(db: Database, manifest: AppManifest, name: string): Promise<MemberDetail | undefined> {
-  const fleet = await readFleet(db, manifest);
+export async function readMember(db: Database, manifest: AppManifest, name: string, options: { rowsCache?: RowsCache } = {}): Promise<MemberDetail | undefined> {
+  const fleet = await readFleet(db, manifest, options);
   const member = fleet.members.find((m) => m.name === name || m.hostname === name);
   if (!member) return undefined;
   const { knex } = db;

@@ -24,8 +24,9 @@ export interface MorningCentre {
   upstreamMetrics: string;
   upstreamBytes: number;
   site: TestDatabase;
-  /** The site's exchanges with the centre. */
+  /** The site's exchanges with the centre so far, and one more. */
   exchanges: number;
+  exchange(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -61,6 +62,10 @@ export async function morningCentre(dialect: DialectName): Promise<MorningCentre
   if (second.conflicts !== 1) throw new Error(`expected one conflict, the exchange met ${second.conflicts}`);
   return {
     centre, server, upstream, upstreamSync, upstreamMetrics, upstreamBytes, site, exchanges: 2,
+    async exchange() {
+      await run();
+      this.exchanges++;
+    },
     async close() {
       await server.close();
       await site.drop();

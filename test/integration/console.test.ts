@@ -4,6 +4,7 @@ import { CONFLICT_TABLE } from '../../src/exchange/exchange-tables.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
 import { RUN_TABLE } from '../../src/schema/bookkeeping.js';
+import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects } from '../helpers/databases.js';
 import { metric, morningCentre, type MorningCentre } from '../helpers/console-fleet.js';
 import { withDb } from '../helpers/inspect.js';
@@ -127,6 +128,15 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     const after = await withDb(fleet.centre.url, async (db) => ({ conflict: await db.knex(CONFLICT_TABLE).where({ id: open.id }).first(), row: await db.knex('hcore_eventtype').where({ id: 1 }).first() }));
     expect(after.conflict.status).toBe('open');
     expect(after.row.descr).toBe('Maintenance (centre)');
+  });
+
+  it('the rows held are counted again once a run was recorded since (a new row of the site)', async () => {
+    const laptop = { member: 'laptop', kind: 'site' };
+    const before = metric((await get('/metrics')).text, 'remotesyncdb_rows', laptop);
+    expect(before).toBe(0);
+    await withDb(fleet.site.url, (db) => db.knex('hcore_eventtype').insert({ descr: 'Calibration', descr_alt: 'Calibration', last_modified: nowDatetime() }));
+    await fleet.exchange();
+    expect(metric((await get('/metrics')).text, 'remotesyncdb_rows', laptop)).toBe(1);
   });
 
   it('status --json gives the numbers of the fleet page, and exits 1 while a remote fails', async () => {
