@@ -1,7 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { connectExistingDatabase, type Database } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
 import { listConflicts, resolveConflict, showConflict, type Conflict } from '../exchange/conflicts.js';
@@ -9,6 +8,7 @@ import { CONFLICT_TABLE } from '../exchange/exchange-tables.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
 import type { RequestLog } from '../server/create-handler.js';
+import { listen, readBody } from '../server/http-server.js';
 import { ConsoleMetrics } from './console-metrics.js';
 import { readFleet, readMember, RowsCache } from './fleet-status.js';
 import { CONSOLE_CSS, conflictPage, conflictsPage, errorPage, fleetPage, memberPage, type ResolveForm } from './pages.js';
@@ -67,17 +67,6 @@ function cookies(req: http.IncomingMessage): Map<string, string> {
   return out;
 }
 
-async function readForm(req: http.IncomingMessage, limit: number): Promise<URLSearchParams | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
 /**
  * Whether a form post comes from a page of this console: the browser's own word where it gives
  * one (Origin, Sec-Fetch-Site), and always the double-submitted CSRF value (the cookie set with
@@ -113,26 +102,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? CONSOLE_PORT, host, () => resolve());
-    });
-  } catch (error) {
-    await db.knex.destroy();
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'EADDRINUSE' ? `console: ${host}:${options.port ?? CONSOLE_PORT} is already in use; choose another --port` : `console: cannot listen on ${host}:${options.port}: ${(error as Error).message}`, { cause: error });
-  }
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await db.knex.destroy();
-    },
-  };
+  return listen(server, { what: 'console', host, port: options.port ?? CONSOLE_PORT, isTls: Boolean(options.tls), release: () => db.knex.destroy() });
 }
 
 interface HandlerOptions { db: Database; manifest: AppManifest; token?: string; isTls: boolean; onRequest?: ConsoleOptions['onRequest']; onError?: ConsoleOptions['onError'] }
@@ -169,7 +139,8 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
 
   async function resolve(req: http.IncomingMessage, res: http.ServerResponse, id: number): Promise<void> {
     if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return page(res, 415, errorPage('Not a form', 'Resolve a conflict from its page.'));
-    const form = await readForm(req, 16 * 1024);
+    const body = await readBody(req, 16 * 1024);
+    const form = body && new URLSearchParams(body.toString('utf8'));
     if (!form) return page(res, 413, errorPage('Too large', 'That form is too large.'));
     if (!isSameOrigin(req, form)) return page(res, 403, errorPage('Refused', 'This form did not come from a page of this console (CSRF check). Open the conflict again and resolve it from there.'));
     if (!options.token) return showConflictPage(req, res, id, 403, { text: 'Resolving is off: start the console with REMOTESYNCDB_CONSOLE_TOKEN set.', isError: true });

@@ -15,6 +15,7 @@ import type { Policies } from '../exchange/centre-install.js';
 import { acceptFeedAck, centreTags, feedHeader, feedLines, feedSince, resetSiteBase, type FeedAck } from '../exchange/feed.js';
 import { BUNDLE_TABLE, CHUNK_TABLE } from './push-tables.js';
 import { authenticateSite, enrolSite, type SiteRow } from './sites.js';
+import { readBody } from '../server/http-server.js';
 
 /**
  * The largest chunk a site may upload in one request: mysql2 sends a binary value as hex, so a
@@ -48,17 +49,6 @@ export const DEFAULT_RETENTION_MS = 90 * 86_400_000;
 
 type Send = (res: http.ServerResponse, status: number, body: unknown, extra?: Record<string, string>) => void;
 
-/** Read a request body of at most `limit` bytes, or undefined when it is larger. */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 /**
  * The push API of a centre (DESIGN §9), beside the read-only instance API:

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { connectExistingDatabase } from '../dialects/index.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import { CONFLICT_POLICIES, type AppManifest, type ConflictPolicy } from '../manifest/types.js';
 import { ConfigError } from '../errors.js';
 import { createHandler, type HandlerOptions } from './create-handler.js';
+import { listen } from './http-server.js';
 import { ensurePushTables } from '../push/push-tables.js';
 import { ensureSchema } from '../schema/ensure-schema.js';
 
@@ -87,25 +87,5 @@ export async function serve(options: ServeOptions): Promise<ServeResult> {
   // Bounded requests: headers within 16 KiB (Node's default), 30 s to send them.
   server.headersTimeout = 30_000;
   server.requestTimeout = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 8000, host, () => resolve());
-    });
-  } catch (error) {
-    // Nothing may keep the process alive after a failed start (a port in use).
-    await db.knex.destroy();
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(code === 'EADDRINUSE' ? `serve: ${host}:${options.port} is already in use; choose another --port` : `serve: cannot listen on ${host}:${options.port}: ${(error as Error).message}`, { cause: error });
-  }
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
-    port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await db.knex.destroy();
-    },
-  };
+  return listen(server, { what: 'serve', host, port: options.port ?? 8000, isTls: Boolean(options.tls), release: () => db.knex.destroy() });
 }
