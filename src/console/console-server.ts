@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { connectExistingDatabase, type Database } from '../dialects/index.js';
 import { ConfigError } from '../errors.js';
-import { listConflicts, resolveConflict, showConflict, type Conflict } from '../exchange/conflicts.js';
+import { countConflicts, listConflicts, resolveConflict, showConflict, type Conflict } from '../exchange/conflicts.js';
 import { CONFLICT_TABLE } from '../exchange/exchange-tables.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
@@ -202,7 +202,7 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
       const site = url.searchParams.get('site') ?? undefined;
       const filter = { ...(status ? { status } : {}), ...(site ? { site } : {}) };
       const list = await listConflicts({ ...conflictOptions, ...filter, limit: CONFLICTS_PER_PAGE });
-      const total = list.length < CONFLICTS_PER_PAGE ? list.length : (await listConflicts({ ...conflictOptions, ...filter })).length;
+      const total = list.length < CONFLICTS_PER_PAGE ? list.length : await countConflicts({ ...conflictOptions, ...filter });
       return page(res, 200, conflictsPage(list, filter, total, Date.now()));
     }
     const conflict = /^\/conflicts\/(\d+)$/.exec(path);

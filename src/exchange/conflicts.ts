@@ -64,14 +64,29 @@ function conflicts(knex: Knex, manifest: AppManifest) {
   return knex(`${CONFLICT_TABLE} as c`).join(`${manifest.registry} as r`, 'r.id', 'c.site_id').select('c.*', 'r.name as site_name');
 }
 
-/** `conflicts list`: newest first; `open` only those a manual policy holds, `site` only one site's. */
-export async function listConflicts(options: ConflictOptions & { site?: string; status?: string; limit?: number }): Promise<Conflict[]> {
+/** Which conflicts: one site's, of one status (open: those a manual policy holds). */
+export interface ConflictFilter { site?: string; status?: string }
+
+function filtered(knex: Knex, manifest: AppManifest, filter: ConflictFilter): Knex.QueryBuilder {
+  let q = conflicts(knex, manifest);
+  if (filter.site) q = q.where('r.name', filter.site);
+  if (filter.status) q = q.where('c.status', filter.status);
+  return q;
+}
+
+/** `conflicts list`: newest first, at most `limit`. */
+export async function listConflicts(options: ConflictOptions & ConflictFilter & { limit?: number }): Promise<Conflict[]> {
   return withCentre(options, async (db, manifest) => {
-    let q = conflicts(db.knex, manifest).orderBy('c.id', 'desc');
-    if (options.site) q = q.where('r.name', options.site);
-    if (options.status) q = q.where('c.status', options.status);
-    if (options.limit) q = q.limit(options.limit);
-    return (await q).map(toConflict);
+    const q = filtered(db.knex, manifest, options).orderBy('c.id', 'desc');
+    return (await (options.limit ? q.limit(options.limit) : q)).map(toConflict);
+  });
+}
+
+/** How many conflicts the filter keeps. */
+export async function countConflicts(options: ConflictOptions & ConflictFilter): Promise<number> {
+  return withCentre(options, async (db, manifest) => {
+    const [row] = (await filtered(db.knex, manifest, options).clearSelect().count({ n: '*' })) as Array<{ n: unknown }>;
+    return Number(row?.n ?? 0);
   });
 }
 
