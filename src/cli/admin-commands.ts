@@ -15,6 +15,7 @@ import { inspect, modelNamesFrom } from '../inspect/inspect.js';
 import { serve } from '../server/serve.js';
 import { parseRemote } from '../sources/remote-endpoint.js';
 import { dumpToFile, list, readCa, readLines } from './args.js';
+import { checkPort } from './console-commands.js';
 import type { Renderer } from './render.js';
 import { writeTable } from './table.js';
 import type { CliIo } from './index.js';
@@ -56,6 +57,7 @@ export function adminCommands(parser: Argv, ctx: CommandContext): Argv {
         .option('accept-push', { type: 'boolean', describe: 'Also be a centre: take bundles and exchanges from the sites registered with "site add" (DESIGN §9, §10)' })
         .option('retention', { type: 'string', default: '90d', describe: 'An exchange site silent for longer than this (30d, 12h) is told to repair' })
         .check((args) => {
+          checkPort(args);
           parseInterval(String(args.retention));
           if (!Number.isInteger(args['max-streams']) || (args['max-streams'] as number) < 1) throw new Error('--max-streams takes a whole number of at least 1');
           return true;

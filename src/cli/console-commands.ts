@@ -10,6 +10,16 @@ import { EXIT } from './exit-codes.js';
 import type { CommandContext } from './admin-commands.js';
 import { writeTable } from './table.js';
 
+/** A console token shorter than this is warned about. */
+const MIN_TOKEN_CHARS = 16;
+
+/** `--port`: a whole number from 0 (any free port) to 65535. */
+export function checkPort(args: Record<string, unknown>): true {
+  const port = args.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port takes a whole number from 0 to 65535${Number.isNaN(port) ? '' : `, not ${String(port)}`}`);
+  return true;
+}
+
 /** `console` (the web page and its /metrics) and `status` (the fleet page's numbers in a terminal or as JSON). */
 export function consoleCommands(parser: Argv, ctx: CommandContext): Argv {
   const { io, common, run, appOf, dbOf } = ctx;
@@ -21,11 +31,13 @@ export function consoleCommands(parser: Argv, ctx: CommandContext): Argv {
         .option('port', { alias: 'p', type: 'number', default: CONSOLE_PORT, describe: 'Port to listen on (0 picks a free one)' })
         .option('tls-cert', { type: 'string', describe: 'PEM certificate: serve https' })
         .option('tls-key', { type: 'string', describe: 'PEM private key of --tls-cert' })
+        .check(checkPort)
         .example('REMOTESYNCDB_CONSOLE_TOKEN=$(cat ~/.console-token) $0 console --db postgres://centre@localhost/enhydris', 'the console of a centre, conflicts resolvable'),
       run(async (args) => {
         if (Boolean(args['tls-cert']) !== Boolean(args['tls-key'])) throw new ConfigError('--tls-cert and --tls-key go together');
         const tls = args['tls-cert'] ? { cert: readCa(args['tls-cert'] as string), key: readCa(args['tls-key'] as string) } : undefined;
         const token = io.env.REMOTESYNCDB_CONSOLE_TOKEN || undefined;
+        if (token && token.length < MIN_TOKEN_CHARS) ui().warn(`REMOTESYNCDB_CONSOLE_TOKEN has ${token.length} characters: one of ${MIN_TOKEN_CHARS} or more is hard to guess (openssl rand -hex 16)`);
         const server = await startConsole({ app: appOf(args), db: dbOf(args), host: args.host as string, port: args.port as number, tls, token, onError: (e) => ui().error(e),
           onRequest: (r) => ui().log(`${r.client} ${r.method} ${r.path} ${r.status} ${r.ms} ms${r.isAborted ? ' (client went away)' : ''}`, r.status >= 400 ? 1 : 2) });
         // Resolving over plain http from other machines sends the token in clear.

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { connectExistingDatabase, type Database } from '../dialects/index.js';
@@ -20,6 +20,11 @@ const CONFLICTS_PER_PAGE = 200;
 /** A wrong token costs this long: guessing it over HTTP is slow. */
 const WRONG_TOKEN_DELAY_MS = 500;
 const CSRF_COOKIE = 'rsdb_csrf';
+/** The resolve form is a few fields. */
+const MAX_FORM_BYTES = 16 * 1024;
+/** The largest id a conflict can have (an INTEGER column); a larger one is no conflict, never a database error. */
+const MAX_ID = 2_147_483_647;
+const STATUSES = ['open', 'decided', 'resolved'];
 
 /** Options of `remotesyncdb console`. */
 export interface ConsoleOptions {
@@ -68,15 +73,35 @@ function cookies(req: http.IncomingMessage): Map<string, string> {
 }
 
 /**
- * Whether a form post comes from a page of this console: the browser's own word where it gives
- * one (Origin, Sec-Fetch-Site), and always the double-submitted CSRF value (the cookie set with
- * the page equals the form's hidden field; another site can neither read nor set the cookie).
+ * The console's CSRF values: a nonce and its HMAC under a secret of this process, so that a
+ * cookie planted by another service of the same host (cookies ignore ports) is not one.
  */
-function isSameOrigin(req: http.IncomingMessage, form: URLSearchParams): boolean {
+class CsrfValues {
+  private readonly secret = randomBytes(32);
+  private sign(nonce: string): string {
+    return createHmac('sha256', this.secret).update(nonce).digest('hex');
+  }
+  make(): string {
+    const nonce = randomBytes(16).toString('hex');
+    return `${nonce}${this.sign(nonce)}`;
+  }
+  isValid(value: string): boolean {
+    if (!/^[0-9a-f]{96}$/.test(value)) return false;
+    return timingSafeEqual(Buffer.from(value.slice(32), 'hex'), Buffer.from(this.sign(value.slice(0, 32)), 'hex'));
+  }
+}
+
+/**
+ * Whether a form post comes from a page of this console: the browser's own word where it gives
+ * one (Sec-Fetch-Site, Origin; an opaque `null` origin is refused), and always the
+ * double-submitted CSRF value: the cookie set with the page, one this process signed, equals
+ * the form's hidden field.
+ */
+function isSameOrigin(req: http.IncomingMessage, form: URLSearchParams, csrf: CsrfValues): boolean {
   const site = req.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return false;
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== 'null') {
+  if (origin !== undefined) {
     try {
       if (new URL(origin).host !== req.headers.host) return false;
     } catch {
@@ -84,9 +109,29 @@ function isSameOrigin(req: http.IncomingMessage, form: URLSearchParams): boolean
     }
   }
   const cookie = cookies(req).get(CSRF_COOKIE) ?? '';
-  const field = form.get('csrf') ?? '';
-  return cookie.length >= 32 && secretsMatch(field, cookie);
+  return csrf.isValid(cookie) && secretsMatch(form.get('csrf') ?? '', cookie);
 }
+
+/**
+ * Token checks one after another, a wrong token holding the line for {@link WRONG_TOKEN_DELAY_MS}:
+ * guesses sent in parallel are as slow as guesses sent in turn.
+ */
+class TokenGate {
+  private queue: Promise<unknown> = Promise.resolve();
+  constructor(private readonly token: string) {}
+  check(presented: string): Promise<boolean> {
+    const turn = this.queue.then(async () => {
+      const isRight = secretsMatch(presented, this.token);
+      if (!isRight) await new Promise((r) => setTimeout(r, WRONG_TOKEN_DELAY_MS));
+      return isRight;
+    });
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+}
+
+/** Host names a console bound to a loopback address answers to (anything else is a DNS rebinding). */
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
  * `remotesyncdb console`: a small web page over the database's own records (DESIGN §8's
@@ -98,14 +143,23 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const manifest = loadManifest(options.app);
   const db = await connectExistingDatabase(options.db);
   const host = options.host ?? '127.0.0.1';
-  const handler = consoleHandler({ db, manifest, token: options.token, isTls: Boolean(options.tls), onRequest: options.onRequest, onError: options.onError });
+  const handler = consoleHandler({ db, manifest, token: options.token, isTls: Boolean(options.tls), host, onRequest: options.onRequest, onError: options.onError });
   const server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler);
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
   return listen(server, { what: 'console', host, port: options.port ?? CONSOLE_PORT, isTls: Boolean(options.tls), release: () => db.knex.destroy() });
 }
 
-interface HandlerOptions { db: Database; manifest: AppManifest; token?: string; isTls: boolean; onRequest?: ConsoleOptions['onRequest']; onError?: ConsoleOptions['onError'] }
+interface HandlerOptions {
+  db: Database;
+  manifest: AppManifest;
+  token?: string;
+  isTls: boolean;
+  /** The address listened on: on a loopback address, requests must name a loopback host (no DNS rebinding). */
+  host: string;
+  onRequest?: ConsoleOptions['onRequest'];
+  onError?: ConsoleOptions['onError'];
+}
 
 /** The console's routes as a request handler (no listen). */
 export function consoleHandler(options: HandlerOptions): http.RequestListener {
@@ -119,6 +173,19 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
     res.end(html);
   };
   const isCentre = () => db.knex.schema.hasTable(CONFLICT_TABLE);
+  const csrfValues = new CsrfValues();
+  const gate = options.token ? new TokenGate(options.token) : undefined;
+  const isLoopback = LOOPBACK.has(options.host);
+  /** A Host header this console answers to: any, unless it listens on a loopback address. */
+  const isOwnHost = (header: string | undefined) => {
+    if (!isLoopback) return true;
+    const m = /^(\[[^\]]*\]|[^:]+)(?::\d+)?$/.exec(header ?? '');
+    return m !== null && LOOPBACK.has(m[1].toLowerCase());
+  };
+  const plain = (res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}) => {
+    res.writeHead(status, { 'content-type': type, 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', ...extra });
+    res.end(body);
+  };
 
   /** The conflict page, with a CSRF value in a cookie and in the form (a cookie already set is kept). */
   async function showConflictPage(req: http.IncomingMessage, res: http.ServerResponse, id: number, status = 200, message?: ResolveForm['message']): Promise<void> {
@@ -130,24 +197,23 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
       throw error;
     }
     const kept = cookies(req).get(CSRF_COOKIE);
-    const csrf = kept && /^[0-9a-f]{64}$/.test(kept) ? kept : randomBytes(32).toString('hex');
+    const csrf = kept && csrfValues.isValid(kept) ? kept : csrfValues.make();
     const cookie = `${CSRF_COOKIE}=${csrf}; Path=/; HttpOnly; SameSite=Strict${options.isTls ? '; Secure' : ''}`;
-    const done = new URL(req.url ?? '/', 'http://console').searchParams.get('resolved');
+    const done = /[?&]resolved=1(?:&|$)/.test(req.url ?? '');
     const note = message ?? (done && conflict.status === 'resolved' ? { text: `Resolved: ${conflict.reason.split('; resolved: ').pop()}.`, isError: false } : undefined);
     page(res, status, conflictPage(conflict, { csrf, isEnabled: Boolean(options.token), ...(note ? { message: note } : {}) }, Date.now()), { 'set-cookie': cookie });
   }
 
   async function resolve(req: http.IncomingMessage, res: http.ServerResponse, id: number): Promise<void> {
     if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) return page(res, 415, errorPage('Not a form', 'Resolve a conflict from its page.'));
-    const body = await readBody(req, 16 * 1024);
+    const tooLarge = () => page(res, 413, errorPage('Too large', 'That form is too large.'), { connection: 'close' });
+    if (Number(req.headers['content-length'] ?? 0) > MAX_FORM_BYTES) return tooLarge();
+    const body = await readBody(req, MAX_FORM_BYTES);
     const form = body && new URLSearchParams(body.toString('utf8'));
-    if (!form) return page(res, 413, errorPage('Too large', 'That form is too large.'));
-    if (!isSameOrigin(req, form)) return page(res, 403, errorPage('Refused', 'This form did not come from a page of this console (CSRF check). Open the conflict again and resolve it from there.'));
-    if (!options.token) return showConflictPage(req, res, id, 403, { text: 'Resolving is off: start the console with REMOTESYNCDB_CONSOLE_TOKEN set.', isError: true });
-    if (!secretsMatch(form.get('token') ?? '', options.token)) {
-      await new Promise((r) => setTimeout(r, WRONG_TOKEN_DELAY_MS));
-      return showConflictPage(req, res, id, 403, { text: 'Wrong console token: nothing was changed.', isError: true });
-    }
+    if (!form) return tooLarge();
+    if (!isSameOrigin(req, form, csrfValues)) return page(res, 403, errorPage('Refused', 'This form did not come from a page of this console (CSRF check). Open the conflict again and resolve it from there.'));
+    if (!gate) return showConflictPage(req, res, id, 403, { text: 'Resolving is off: start the console with REMOTESYNCDB_CONSOLE_TOKEN set.', isError: true });
+    if (!(await gate.check(form.get('token') ?? ''))) return showConflictPage(req, res, id, 403, { text: 'Wrong console token: nothing was changed.', isError: true });
     const take = form.get('take');
     if (take !== 'site' && take !== 'centre') return showConflictPage(req, res, id, 400, { text: 'Choose the site\'s or the centre\'s version.', isError: true });
     try {
@@ -162,27 +228,27 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
   }
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://console');
+    if (!isOwnHost(req.headers.host)) return plain(res, 421, 'text/plain; charset=utf-8', `this console answers to ${options.host} and localhost only, not to the host "${String(req.headers.host ?? '')}" (a DNS rebinding?)\n`);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://console');
+    } catch {
+      return page(res, 400, errorPage('Bad address', 'That address is not valid.'));
+    }
     const path = url.pathname;
+    const idOf = (text: string) => (Number(text) <= MAX_ID ? Number(text) : undefined);
     const post = /^\/conflicts\/(\d+)\/resolve$/.exec(path);
-    if (req.method === 'POST' && post) return resolve(req, res, Number(post[1]));
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
-      return void res.end('method not allowed\n');
+    if (req.method === 'POST' && post) {
+      const id = idOf(post[1]);
+      return id === undefined ? page(res, 404, errorPage('No such conflict', `No conflict ${post[1]}.`)) : resolve(req, res, id);
     }
-    if (path === '/console.css') {
-      res.writeHead(200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'max-age=3600', 'x-content-type-options': 'nosniff' });
-      return void res.end(CONSOLE_CSS);
-    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return plain(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
+    if (path === '/console.css') return plain(res, 200, 'text/css; charset=utf-8', CONSOLE_CSS, { 'cache-control': 'max-age=3600' });
     if (path === '/metrics') {
       const { contentType, body } = await metrics.text(await fleet());
-      res.writeHead(200, { 'content-type': contentType });
-      return void res.end(body);
+      return plain(res, 200, contentType, body);
     }
-    if (path === '/fleet.json') {
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-      return void res.end(JSON.stringify(await fleet()));
-    }
+    if (path === '/fleet.json') return plain(res, 200, 'application/json; charset=utf-8', JSON.stringify(await fleet()));
     if (path === '/') return page(res, 200, fleetPage(await fleet()));
     const member = /^\/(remotes|sites)\/([^/]+)$/.exec(path);
     if (member) {
@@ -198,8 +264,9 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
     }
     if (path === '/conflicts') {
       if (!(await isCentre())) return page(res, 200, errorPage('Conflicts', 'This database is not an exchange centre (serve --accept-push): it has no conflicts.'));
-      const status = url.searchParams.get('status') ?? undefined;
-      const site = url.searchParams.get('site') ?? undefined;
+      const status = url.searchParams.get('status') || undefined;
+      const site = url.searchParams.get('site') || undefined;
+      if (status !== undefined && !STATUSES.includes(status)) return page(res, 400, errorPage('No such status', `A conflict is ${STATUSES.join(', ')}; not "${status}".`));
       const filter = { ...(status ? { status } : {}), ...(site ? { site } : {}) };
       const list = await listConflicts({ ...conflictOptions, ...filter, limit: CONFLICTS_PER_PAGE });
       const total = list.length < CONFLICTS_PER_PAGE ? list.length : await countConflicts({ ...conflictOptions, ...filter });
@@ -207,15 +274,18 @@ export function consoleHandler(options: HandlerOptions): http.RequestListener {
     }
     const conflict = /^\/conflicts\/(\d+)$/.exec(path);
     if (conflict) {
-      if (!(await isCentre())) return page(res, 404, errorPage('No such conflict', 'This database is not an exchange centre.'));
-      return showConflictPage(req, res, Number(conflict[1]));
+      const id = idOf(conflict[1]);
+      if (id === undefined || !(await isCentre())) return page(res, 404, errorPage('No such conflict', id === undefined ? `No conflict ${conflict[1]}.` : 'This database is not an exchange centre.'));
+      return showConflictPage(req, res, id);
     }
     page(res, 404, errorPage('Not found', `Nothing at ${path}.`));
   }
 
   return (req, res) => {
     const started = Date.now();
-    res.once('close', () => options.onRequest?.({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted: !res.writableFinished }));
+    // Read now: once the request is destroyed (a body cut short), its socket is gone.
+    const client = req.socket.remoteAddress ?? '-';
+    res.once('close', () => options.onRequest?.({ client, method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted: !res.writableFinished }));
     route(req, res).catch((error: unknown) => {
       options.onError?.(error);
       if (!res.headersSent) page(res, 500, errorPage('Error', 'The console could not read the database; see its log.'));

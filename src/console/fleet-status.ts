@@ -6,6 +6,7 @@ import { BUNDLE_TABLE, SITE_TABLE } from '../push/push-tables.js';
 import { ORIGINAL_DB } from '../schema/app-tables.js';
 import { REMOTE_TABLE, RUN_TABLE, WATERMARK_TABLE } from '../schema/bookkeeping.js';
 import { parseCounts, type RunRecord, type RunRow } from '../admin/history.js';
+import { maskSecrets } from '../errors.js';
 
 /** Runs a sparkline and a member's page show. */
 export const RECENT_RUNS = 30;
@@ -82,9 +83,11 @@ function summary(row: RunRow): RunSummary {
   return {
     id: Number(row.id), started: String(row.started), finished: row.finished === null ? null : String(row.finished), status: String(row.status),
     objects: row.objects === null || row.objects === undefined ? null : Number(row.objects), received: num(counts?.received), rejects: num(counts?.skipped),
-    durationMs: Number.isFinite(ms) ? ms : null, error: row.error === null || row.error === undefined ? null : String(row.error),
+    durationMs: Number.isFinite(ms) ? ms : null, error: row.error === null || row.error === undefined ? null : maskSecrets(String(row.error)),
   };
 }
+
+const summaryOf = (row: RunRow | undefined) => (row ? summary(row) : null);
 
 /** Rows held per origin tag, over the app's root tables (the ones that carry the tags), a few tables at a time. */
 async function rowsByOrigin(knex: Knex, manifest: AppManifest): Promise<Map<number, number>> {
@@ -132,6 +135,20 @@ async function recentRuns(knex: Knex, app: string, limit: number): Promise<Map<s
     const list = out.get(row.remote) ?? [];
     if (list.length < limit) list.push(row);
     out.set(row.remote, list);
+  }
+  return out;
+}
+
+/** Per member, its newest run of each status, however far back (a remote failing for weeks still shows its last success). */
+async function lastByStatus(knex: Knex, app: string): Promise<Map<string, Map<string, RunRow>>> {
+  const out = new Map<string, Map<string, RunRow>>();
+  if (!(await hasTable(knex, RUN_TABLE))) return out;
+  const ids = (await all(knex(RUN_TABLE).select('remote', 'status').max({ id: 'id' }).where({ app }).groupBy('remote', 'status'))).map((r) => Number(r.id));
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const row of (await knex(RUN_TABLE).select('*').whereIn('id', ids.slice(i, i + 500))) as RunRow[]) {
+      if (!out.has(row.remote)) out.set(row.remote, new Map());
+      out.get(row.remote)!.set(row.status, row);
+    }
   }
   return out;
 }
@@ -194,8 +211,8 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
   const pulled = (await hasTable(knex, REMOTE_TABLE)) ? new Set((await knex(REMOTE_TABLE).select('id')).map((r) => Number(r.id))) : new Set<number>();
   const siteRows = (await hasTable(knex, SITE_TABLE)) ? await knex(SITE_TABLE).select('id', 'is_enabled') : [];
   const sites = new Map(siteRows.map((r) => [Number(r.id), Boolean(Number(r.is_enabled))]));
-  const [runs, counts, clocks, conflicts, rows] = await Promise.all([
-    recentRuns(knex, manifest.app, RECENT_RUNS), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
+  const [runs, last, counts, clocks, conflicts, rows] = await Promise.all([
+    recentRuns(knex, manifest.app, RECENT_RUNS), lastByStatus(knex, manifest.app), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
     options.rowsCache ? options.rowsCache.rows(knex, manifest) : rowsByOrigin(knex, manifest),
   ]);
   for (const c of conflicts.values()) for (const [k, n] of Object.entries(c)) if (k in status.conflicts) status.conflicts[k as keyof FleetStatus['conflicts']] += n;
@@ -211,7 +228,7 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
     const c = conflicts.get(id) ?? {};
     status.members.push({
       id, kind: isSite ? 'site' : 'remote', name: String(r.name), hostname,
-      lastSuccess: recent.find((x) => x.status === 'success') ?? null, lastFailure: recent.find((x) => x.status === 'failed') ?? null, lastRun: recent[0] ?? null,
+      lastSuccess: summaryOf(last.get(hostname)?.get('success')), lastFailure: summaryOf(last.get(hostname)?.get('failed')), lastRun: recent[0] ?? null,
       failures: counts.get(hostname)?.failures ?? 0, runs: counts.get(hostname)?.runs ?? 0, rows: rows.get(id) ?? 0,
       lagSeconds: Number.isFinite(lag) ? lag : null,
       sparkline: recent.map((x) => (x.status === 'failed' ? null : (x.objects ?? 0))).reverse(),
@@ -221,14 +238,14 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
   return status;
 }
 
-/** One member by its name or hostname, with its recent runs, the last run's rejects and its watermarks; undefined if unknown. */
-export async function readMember(db: Database, manifest: AppManifest, name: string, options: { rowsCache?: RowsCache } = {}): Promise<MemberDetail | undefined> {
+/** One member by its hostname in the registry (`host:port`, `site/NAME`), with its recent runs, the last run's rejects and its watermarks; undefined if unknown. */
+export async function readMember(db: Database, manifest: AppManifest, hostname: string, options: { rowsCache?: RowsCache } = {}): Promise<MemberDetail | undefined> {
   const fleet = await readFleet(db, manifest, options);
-  const member = fleet.members.find((m) => m.name === name || m.hostname === name);
+  const member = fleet.members.find((m) => m.hostname === hostname);
   if (!member) return undefined;
   const { knex } = db;
   const recent = (await hasTable(knex, RUN_TABLE))
-    ? ((await knex(RUN_TABLE).select('*').where({ app: manifest.app, remote: member.hostname }).orderBy('id', 'desc').limit(RECENT_RUNS)) as RunRow[]).map((r) => ({ ...r, counts: parseCounts(r.counts) }))
+    ? ((await knex(RUN_TABLE).select('*').where({ app: manifest.app, remote: member.hostname }).orderBy('id', 'desc').limit(RECENT_RUNS)) as RunRow[]).map((r) => ({ ...r, error: r.error === null ? null : maskSecrets(String(r.error)), counts: parseCounts(r.counts) }))
     : [];
   const last = recent[0]?.counts as { rejects?: MemberDetail['rejects'] } | null | undefined;
   const watermarks = (await hasTable(knex, WATERMARK_TABLE))

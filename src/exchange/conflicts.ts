@@ -115,6 +115,11 @@ export async function resolveConflict(options: ConflictOptions & { id: number; t
     if (!model) throw new ConfigError(`Conflict ${conflict.id} is on model ${conflict.model}, which app ${manifest.app} does not have`);
     const version = options.take === 'site' ? conflict.siteVersion : options.take === 'centre' ? conflict.centreVersion : readVersion(options.take);
     await db.knex.transaction(async (trx) => {
+      // Claimed first, on the condition that nobody resolved it meanwhile (two operators, a double click):
+      // the second waits for the first's row lock, finds it resolved and changes nothing.
+      const how = options.take === 'site' || options.take === 'centre' ? `took the ${options.take}'s version` : `took the version in ${options.take}`;
+      const claimed = await trx(CONFLICT_TABLE).where({ id: conflict.id }).whereNot({ status: 'resolved' }).update({ status: 'resolved', resolved: new Date().toISOString(), reason: `${conflict.reason}; resolved: ${how}` });
+      if (Number(claimed) !== 1) throw new ConfigError(`Conflict ${conflict.id} was resolved meanwhile (remotesyncdb conflicts show ${conflict.id} says how)`);
       const exists = conflict.row !== null && (await trx(model.table).where(model.pk, conflict.row).first(model.pk)) !== undefined;
       if (version === null) {
         if (exists) {
@@ -127,8 +132,6 @@ export async function resolveConflict(options: ConflictOptions & { id: number; t
       }
       // Any resolution is an edit of the row (a feed looks at rows modified since the last one).
       if (version !== null && exists && options.take === 'centre') await touch(trx, manifest, model, conflict.row!);
-      const how = options.take === 'site' || options.take === 'centre' ? `took the ${options.take}'s version` : `took the version in ${options.take}`;
-      await trx(CONFLICT_TABLE).where({ id: conflict.id }).update({ status: 'resolved', resolved: new Date().toISOString(), reason: `${conflict.reason}; resolved: ${how}` });
     });
     return toConflict(await conflicts(db.knex, manifest).where('c.id', options.id).first());
   });

@@ -92,11 +92,13 @@ export function createHandler(options: HandlerOptions): http.RequestListener {
     if (options.onRequest) {
       const onRequest = options.onRequest;
       const started = Date.now();
+      // Read now: once the request is destroyed (a body cut short), its socket is gone.
+      const client = req.socket.remoteAddress ?? '-';
       let isLogged = false;
       const log = (isAborted: boolean) => {
         if (isLogged) return;
         isLogged = true;
-        onRequest({ client: req.socket.remoteAddress ?? '-', method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted });
+        onRequest({ client, method: req.method ?? '-', path: (req.url ?? '/').split('?')[0].slice(0, 200), status: res.statusCode, ms: Date.now() - started, isAborted });
       };
       res.once('finish', () => log(false));
       res.once('close', () => log(!res.writableFinished));

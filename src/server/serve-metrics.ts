@@ -54,7 +54,10 @@ export class ServeMetrics {
     const route = routeKind((req.url ?? '/').split('?')[0]);
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
     const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    // A HEAD answer's body is never sent.
+    const isHead = req.method === 'HEAD';
     const count = (chunk: unknown) => {
+      if (isHead) return;
       if (typeof chunk === 'string') this.bytes.inc(Buffer.byteLength(chunk));
       else if (chunk instanceof Uint8Array) this.bytes.inc(chunk.length);
     };
@@ -66,7 +69,7 @@ export class ServeMetrics {
     res.once('close', () => this.requests.inc({ route, method: req.method ?? '-', status: String(res.statusCode) }));
   }
 
-  /** A centre accepted a bundle, or refused it (`reason`: incomplete, sha256, stale, repair, invalid, busy). */
+  /** A centre accepted a bundle, or refused it (`reason`: incomplete, sha256, invalid, stale, repair, busy, error). */
   bundle(outcome: 'accepted' | 'refused', reason = ''): void {
     this.bundles.inc({ outcome, reason });
   }

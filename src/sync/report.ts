@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
+import { maskSecrets } from '../errors.js';
 import type { InstallResult, ModelCounts } from '../install/install.js';
 import type { Reject } from '../install/rejects.js';
 import type { AppManifest } from '../manifest/types.js';
@@ -57,7 +58,8 @@ export async function recordRun(knex: Knex, run: { startedAt: string; remote: st
   await knex(RUN_TABLE).insert({
     started: run.startedAt, finished: new Date().toISOString(), remote: run.remote, app: run.app, status: run.status, objects,
     counts: run.counts ? JSON.stringify({ ...totals(run.counts), models: run.counts, ...rejects }) : null,
-    error: run.error === undefined ? null : run.error instanceof Error ? run.error.message : String(run.error),
+    // Kept masked: the history is printed, shown by the console and served as metrics.
+    error: run.error === undefined ? null : maskSecrets(run.error instanceof Error ? run.error.message : String(run.error)),
   });
 }
 

@@ -1,9 +1,11 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConsole, type ConsoleServer } from '../../src/console/console-server.js';
 import { CONFLICT_TABLE } from '../../src/exchange/exchange-tables.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
 import { RUN_TABLE } from '../../src/schema/bookkeeping.js';
+import { recordRun } from '../../src/sync/report.js';
 import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects } from '../helpers/databases.js';
 import { metric, morningCentre, type MorningCentre } from '../helpers/console-fleet.js';
@@ -108,19 +110,22 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     expect(page.text).toContain('Maintenance (site)');
     expect(page.text).toContain('Maintenance (centre)');
     expect(page.text).toMatch(/descr <span class="badge warn">differs/);
-    expect(page.cookie).toMatch(/^rsdb_csrf=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict/);
+    expect(page.cookie).toMatch(/^rsdb_csrf=[0-9a-f]{96}; Path=\/; HttpOnly; SameSite=Strict/);
   });
 
   it('a resolve without the page\'s CSRF value, or with a wrong token, changes nothing', async () => {
     const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
     const page = await get(`/conflicts/${open.id}`);
-    const csrf = /name="csrf" value="([0-9a-f]{64})"/.exec(page.text)![1];
+    const csrf = /name="csrf" value="([0-9a-f]{96})"/.exec(page.text)![1];
     const post = (body: Record<string, string>, headers: Record<string, string> = {}) =>
       fetch(`${console_.url}/conflicts/${open.id}/resolve`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(body).toString() });
     // No cookie (another site's form): refused, even with the right token.
     expect((await post({ csrf, token: TOKEN, take: 'site' })).status).toBe(403);
     // The cookie, but from another origin.
     expect((await post({ csrf, token: TOKEN, take: 'site' }, { cookie: `rsdb_csrf=${csrf}`, origin: 'http://evil.example' })).status).toBe(403);
+    // A cookie and field of the right shape that this console did not sign (planted by another service of the host).
+    const planted = 'a'.repeat(96);
+    expect((await post({ csrf: planted, token: TOKEN, take: 'site' }, { cookie: `rsdb_csrf=${planted}` })).status).toBe(403);
     // The page's own form with a wrong token.
     const wrong = await post({ csrf, token: 'not-the-token', take: 'site' }, { cookie: `rsdb_csrf=${csrf}` });
     expect(wrong.status).toBe(403);
@@ -148,5 +153,56 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     const pick = (s: typeof status) => s.members.map((m) => ({ name: m.name, last: m.lastRun?.status, objects: m.lastRun?.objects, rows: m.rows, open: m.openConflicts }));
     expect(pick(status)).toEqual(pick(fromPage));
     expect(pick(status)).toEqual(expect.arrayContaining([expect.objectContaining({ name: fleet.upstream, last: 'failed' }), expect.objectContaining({ name: 'laptop', last: 'success', open: 1 })]));
+  });
+
+  it('bad requests get a clear 4xx and the console keeps answering: a body too large, a foreign Host, an address or id out of range', async () => {
+    const big = await fetch(`${console_.url}/conflicts/1/resolve`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a'.repeat(16 * 1024 + 1) });
+    expect(big.status).toBe(413);
+    const raw = (options: http.RequestOptions) => new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: Number(new URL(console_.url).port), ...options }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      req.end();
+    });
+    // A body cut short with no content-length (chunked) as well.
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: Number(new URL(console_.url).port), method: 'POST', path: '/conflicts/1/resolve', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => { res.resume(); resolve(res.statusCode!); });
+      req.on('error', reject);
+      for (let i = 0; i < 20; i++) req.write('a'.repeat(1024));
+      req.end();
+    });
+    expect(chunked).toBe(413);
+    expect(await raw({ path: '/', headers: { host: `rebind.example:${new URL(console_.url).port}` } })).toBe(421);
+    expect(await raw({ path: '/', headers: { host: `localhost:${new URL(console_.url).port}` } })).toBe(200);
+    expect(await raw({ path: 'http://[::1' })).toBe(400);
+    expect((await get('/conflicts/2147483648')).status).toBe(404);
+    expect((await get('/conflicts?status=bogus')).status).toBe(400);
+    expect((await get('/')).status).toBe(200);
+  });
+
+  it('two resolves of one conflict at once: one wins, the other is told, the row holds the winner', async () => {
+    const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
+    // Two operators, two processes (in one process, two SQLite connections would wait on each other's lock with the event loop held).
+    const resolve = (take: string) => runBin(['conflicts', 'resolve', String(open.id), '--take', take, '--db', fleet.centre.url]);
+    const outcomes = await Promise.all([resolve('site'), resolve('centre')]);
+    expect(outcomes.map((o) => o.code).sort()).toEqual([0, 2]);
+    expect(outcomes.find((o) => o.code === 2)!.err).toMatch(/was resolved/);
+    const winner = outcomes[0].code === 0 ? 'Maintenance (site)' : 'Maintenance (centre)';
+    const after = await withDb(fleet.centre.url, async (db) => ({ conflict: await db.knex(CONFLICT_TABLE).where({ id: open.id }).first(), row: await db.knex('hcore_eventtype').where({ id: 1 }).first() }));
+    expect(after.conflict.reason).toMatch(new RegExp(`resolved: took the ${winner.includes('site') ? 'site' : 'centre'}'s version$`));
+    expect(after.row.descr).toBe(winner);
+  });
+
+  it('a remote failing for more than 30 runs still shows its last success; a password in an error is never shown', async () => {
+    const [success] = await runs(fleet.upstream).then((r) => r.filter((x) => x.status === 'success'));
+    await withDb(fleet.centre.url, async (db) => {
+      for (let i = 0; i < 31; i++) await recordRun(db.knex, { startedAt: new Date().toISOString(), remote: fleet.upstream, app: 'hcore', status: 'failed', error: new Error('cannot reach postgres://sync:hunter2@db.internal/enhydris') });
+    });
+    const fleetNow = JSON.parse((await get('/fleet.json')).text) as { members: Array<{ hostname: string; lastSuccess: { id: number } | null; failures: number }> };
+    const up = fleetNow.members.find((m) => m.hostname === fleet.upstream)!;
+    expect(up.lastSuccess?.id).toBe(Number(success.id));
+    expect(up.failures).toBe(32);
+    expect(metric((await get('/metrics')).text, 'remotesyncdb_last_success_timestamp_seconds', { member: fleet.upstream, kind: 'remote' })).toBe(Math.floor(Date.parse(success.started) / 1000));
+    for (const p of ['/', `/remotes/${encodeURIComponent(fleet.upstream)}`, '/fleet.json', '/metrics']) expect((await get(p)).text).not.toContain('hunter2');
+    expect((await get('/')).text).toContain('sync:***@db.internal');
   });
 });
