@@ -179,6 +179,28 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     expect((await get('/')).status).toBe(200);
   });
 
+  it('wrong tokens are checked one at a time: three guesses at once take three delays', async () => {
+    const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
+    const page = await get(`/conflicts/${open.id}`);
+    const csrf = /name="csrf" value="([0-9a-f]{96})"/.exec(page.text)![1];
+    const started = Date.now();
+    const answers = await Promise.all([1, 2, 3].map((i) => fetch(`${console_.url}/conflicts/${open.id}/resolve`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `rsdb_csrf=${csrf}` }, body: new URLSearchParams({ csrf, token: `guess-${i}`, take: 'site' }).toString() })));
+    expect(answers.map((a) => a.status)).toEqual([403, 403, 403]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+  });
+
+  it('--port is checked; HEAD answers of serve are not counted as bytes sent', async () => {
+    expect(await runBin(['console', '--port', 'abc', '--db', fleet.centre.url])).toMatchObject({ code: 2, err: expect.stringContaining('--port takes a whole number from 0 to 65535') });
+    const scrape = async () => {
+      const text = await (await fetch(`${fleet.server.url}/metrics`)).text();
+      return { bytes: metric(text, 'remotesyncdb_serve_bytes_out_total')!, size: Buffer.byteLength(text) };
+    };
+    const first = await scrape();
+    for (let i = 0; i < 3; i++) expect((await fetch(`${fleet.server.url}/api/`, { method: 'HEAD' })).status).toBe(200);
+    // Between the two reads, only the first scrape's own answer went out: no HEAD body.
+    expect((await scrape()).bytes).toBe(first.bytes + first.size);
+  });
+
   it('two resolves of one conflict at once: one wins, the other is told, the row holds the winner', async () => {
     const [open] = await withDb(fleet.centre.url, (db) => db.knex(CONFLICT_TABLE).where({ status: 'open' }));
     // Two operators, two processes (in one process, two SQLite connections would wait on each other's lock with the event loop held).
