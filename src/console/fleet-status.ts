@@ -43,7 +43,7 @@ export interface FleetMember {
   runs: number;
   /** Rows of the app held here whose home is this member. */
   rows: number;
-  /** Seconds between now and the member's own clock at its last success (a remote's server time, a site's clock when it cut its bundle). */
+  /** Seconds between now and the member's own clock at its last success (a remote's server time, a site's clock when it cut its bundle, or the site's last contact if later). */
   lagSeconds: number | null;
   /** Rows written per run, the last {@link RECENT_RUNS} runs, oldest first (null: a run that failed). */
   sparkline: Array<number | null>;
@@ -51,6 +51,8 @@ export interface FleetMember {
   openConflicts: number;
   /** A site is disabled at the centre. */
   isEnabled: boolean;
+  /** A site's last contact with the centre (a bundle committed, a feed acknowledged, a repair), the centre's clock. */
+  lastContact: string | null;
 }
 
 /** What a member's page shows beyond its fleet line. */
@@ -209,8 +211,8 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
   if (!(await hasTable(knex, manifest.registry))) return status;
   const registry = await knex(manifest.registry).select('id', 'name', 'hostname').orderBy('name');
   const pulled = (await hasTable(knex, REMOTE_TABLE)) ? new Set((await knex(REMOTE_TABLE).select('id')).map((r) => Number(r.id))) : new Set<number>();
-  const siteRows = (await hasTable(knex, SITE_TABLE)) ? await knex(SITE_TABLE).select('id', 'is_enabled') : [];
-  const sites = new Map(siteRows.map((r) => [Number(r.id), Boolean(Number(r.is_enabled))]));
+  const siteRows = (await hasTable(knex, SITE_TABLE)) ? await knex(SITE_TABLE).select('*') : [];
+  const sites = new Map(siteRows.map((r) => [Number(r.id), { isEnabled: Boolean(Number(r.is_enabled)), lastContact: r.last_contact ? String(r.last_contact) : null }]));
   const [runs, last, counts, clocks, conflicts, rows] = await Promise.all([
     recentRuns(knex, manifest.app, RECENT_RUNS), lastByStatus(knex, manifest.app), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
     options.rowsCache ? options.rowsCache.rows(knex, manifest) : rowsByOrigin(knex, manifest),
@@ -223,8 +225,10 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
     // A registry row that is neither pulled nor a site (an app's own entry never synced) has nothing to show.
     if (!isSite && !pulled.has(id) && !runs.has(hostname)) continue;
     const recent = (runs.get(hostname) ?? []).map(summary);
-    const clock = clocks.get(id);
-    const lag = clock ? Math.max(0, Math.round((at.getTime() - Date.parse(clock)) / 1000)) : NaN;
+    // A site that exchanges with nothing to send commits no bundle, but its contact (a feed acknowledged) says it is not behind.
+    const lastContact = sites.get(id)?.lastContact ?? null;
+    const clock = [clocks.get(id), lastContact].filter((t): t is string => Boolean(t)).map((t) => Date.parse(t)).filter((t) => !Number.isNaN(t));
+    const lag = clock.length ? Math.max(0, Math.round((at.getTime() - Math.max(...clock)) / 1000)) : NaN;
     const c = conflicts.get(id) ?? {};
     status.members.push({
       id, kind: isSite ? 'site' : 'remote', name: String(r.name), hostname,
@@ -232,7 +236,7 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
       failures: counts.get(hostname)?.failures ?? 0, runs: counts.get(hostname)?.runs ?? 0, rows: rows.get(id) ?? 0,
       lagSeconds: Number.isFinite(lag) ? lag : null,
       sparkline: recent.map((x) => (x.status === 'failed' ? null : (x.objects ?? 0))).reverse(),
-      openConflicts: c.open ?? 0, isEnabled: isSite ? sites.get(id)! : true,
+      openConflicts: c.open ?? 0, isEnabled: sites.get(id)?.isEnabled ?? true, lastContact,
     });
   }
   return status;

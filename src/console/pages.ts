@@ -78,7 +78,7 @@ export function fleetPage(status: FleetStatus): string {
     return `<tr class="${h.cls}" data-member="${esc(m.name)}">
 <td><a href="${memberHref(m)}">${esc(m.name)}</a><br><span class="muted">${esc(m.kind)} · ${esc(m.hostname)}</span></td>
 <td><span class="badge ${h.cls}">${esc(h.label)}</span>${m.openConflicts ? `<br><a href="/conflicts?site=${encodeURIComponent(m.name)}&amp;status=open">${m.openConflicts} open conflict${m.openConflicts === 1 ? '' : 's'}</a>` : ''}</td>
-<td>${when(m.lastSuccess?.started, now)}</td><td>${failure}</td>
+<td>${when(m.lastSuccess?.started, now)}${m.lastContact ? `<br><span class="muted">last contact ${esc(duration((now - Date.parse(m.lastContact)) / 1000))} ago</span>` : ''}</td><td>${failure}</td>
 <td class="n">${num(m.lastRun?.objects)}<br><span class="muted">${num(m.rows)} held</span></td>
 <td class="n">${esc(duration(m.lagSeconds))}</td><td>${sparkline(m.sparkline)}</td></tr>`;
   });
@@ -107,7 +107,7 @@ export function memberPage(m: MemberDetail, at: string): string {
     : `<table><thead><tr><th>App</th><th>Model</th><th>Its clock at the last fetch</th></tr></thead><tbody>${m.watermarks.map((w) => `<tr><td>${esc(w.app)}</td><td>${esc(w.model)}</td><td>${when(w.serverTime, now)}</td></tr>`).join('')}</tbody></table>`;
   const body = `<h1>${esc(m.name)} <span class="badge ${h.cls}">${esc(h.label)}</span></h1>
 <dl class="facts"><dt>Kind</dt><dd>${esc(m.kind)}</dd><dt>Registry</dt><dd>${esc(m.hostname)} (id ${m.id})</dd><dt>Rows held</dt><dd>${num(m.rows)}</dd><dt>Lag behind its clock</dt><dd>${esc(duration(m.lagSeconds))}</dd>
-<dt>Runs</dt><dd>${num(m.runs)}, ${num(m.failures)} failed</dd>${m.kind === 'site' ? `<dt>Conflicts waiting</dt><dd><a href="/conflicts?site=${encodeURIComponent(m.name)}&amp;status=open">${m.openConflicts}</a> (<a href="/conflicts?site=${encodeURIComponent(m.name)}">all of this site's</a>)</dd>` : ''}</dl>
+<dt>Runs</dt><dd>${num(m.runs)}, ${num(m.failures)} failed</dd>${m.kind === 'site' ? `<dt>Last contact</dt><dd>${when(m.lastContact, now)}</dd>` : ''}${m.kind === 'site' ? `<dt>Conflicts waiting</dt><dd><a href="/conflicts?site=${encodeURIComponent(m.name)}&amp;status=open">${m.openConflicts}</a> (<a href="/conflicts?site=${encodeURIComponent(m.name)}">all of this site's</a>)</dd>` : ''}</dl>
 <h2>Rows written, last ${m.sparkline.length} runs</h2>${sparkline(m.sparkline)}
 <h2>Runs</h2>${runs.length ? `<table><thead><tr><th>#</th><th>Started</th><th>Status</th><th class="n">Took</th><th class="n">Received</th><th class="n">Written</th><th class="n">Rejected</th><th>Error</th></tr></thead><tbody>${runs.join('\n')}</tbody></table>` : '<p class="muted">No run recorded.</p>'}
 <h2>Rejects of the last run</h2>${rejects}

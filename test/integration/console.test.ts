@@ -67,7 +67,10 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     expect(metric(text, 'remotesyncdb_last_run_failed', laptop)).toBe(0);
     expect(metric(text, 'remotesyncdb_open_conflicts', laptop)).toBe(1);
     expect(metric(text, 'remotesyncdb_conflicts', { status: 'open' })).toBe(1);
+    // A site's lag runs from its last contact (here its last exchange's feed ack, after its last bundle).
+    const contact = await withDb(fleet.centre.url, async (db) => String((await db.knex('remotesyncdb_site').first('last_contact')).last_contact));
     expect(metric(text, 'remotesyncdb_lag_seconds', laptop)).toBeGreaterThanOrEqual(0);
+    expect(metric(text, 'remotesyncdb_lag_seconds', laptop)).toBeLessThanOrEqual(Math.ceil((Date.now() - Date.parse(contact)) / 1000) + 1);
   });
 
   it("serve's /metrics counts requests, bytes out and bundles (a pull's fixtures, a site's exchanges)", async () => {

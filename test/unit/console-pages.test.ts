@@ -21,7 +21,7 @@ describe('console pages', () => {
     const status: FleetStatus = {
       at: '2026-12-02T10:00:00.000Z', database: 'x.sqlite', app: 'hcore', conflicts: { open: 0, decided: 0, resolved: 0 },
       members: [{
-        id: 1, kind: 'remote', name: evil, hostname: evil, lastSuccess: null, lastRun: null, failures: 1, runs: 1, rows: 0, lagSeconds: null, sparkline: [null], openConflicts: 0, isEnabled: true,
+        id: 1, kind: 'remote', name: evil, hostname: evil, lastSuccess: null, lastRun: null, failures: 1, runs: 1, rows: 0, lagSeconds: null, sparkline: [null], openConflicts: 0, isEnabled: true, lastContact: null,
         lastFailure: { id: 1, started: '2026-12-02T09:00:00.000Z', finished: null, status: 'failed', objects: null, received: null, rejects: null, durationMs: null, error: evil },
       }],
     };
