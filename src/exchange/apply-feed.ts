@@ -46,7 +46,7 @@ export async function applyFeed(options: { db: Database; manifest: AppManifest; 
     await writeClaims(trx, manifest, plan, centre.id, feed);
     const tags = new PeerTags(trx, manifest, centre.id, 'site');
     await tags.load(manifest.models.values());
-    const idMaps = new IdMaps(trx, manifest, centre.id);
+    const idMaps = new IdMaps(trx, manifest, centre.id, dialect);
     const keep = new Map<string, Set<number>>();
     const held: FeedResult['held'] = [];
     const feedPks = new Map<string, number[]>();
@@ -84,7 +84,7 @@ export async function applyFeed(options: { db: Database; manifest: AppManifest; 
     const rejected = new Set(result.rejects.map((r) => `${r.model}:${String(r.pk)}`));
     const ack: FeedAck = { feed: feed.header.id, clock: feed.header.siteClock, taken: [], deleted: [] };
     // The new base: what the site holds now of each row it took.
-    const after = new IdMaps(trx, manifest, centre.id);
+    const after = new IdMaps(trx, manifest, centre.id, dialect);
     await tags.load(manifest.models.values(), true);
     for (const model of plan) {
       await after.of(model);

@@ -54,7 +54,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   };
   const tags = new PeerTags(trx, manifest, site.id, 'centre');
   await tags.load(manifest.models.values());
-  const idMaps = new IdMaps(trx, manifest, site.id);
+  const idMaps = new IdMaps(trx, manifest, site.id, dialect);
   const plans = new Map<string, Map<number, Plan>>();
   const dropped = new Map<string, Set<number>>();
   const conflicts: ConflictRecord[] = [];
@@ -119,7 +119,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
 
   // What the site holds now, as the centre knows it (rejected objects were not taken: sent again).
   const rejected = new Set(result.rejects.map((r) => `${r.model}:${String(r.pk)}`));
-  const after = new IdMaps(trx, manifest, site.id);
+  const after = new IdMaps(trx, manifest, site.id, dialect);
   await tags.load(manifest.models.values(), true);
   for (const model of plan) {
     await after.of(model);
@@ -211,7 +211,7 @@ async function writeClaims(trx: Knex.Transaction, manifest: AppManifest, plan: r
  */
 async function applySiteDeletes(trx: Knex.Transaction, dialect: DialectAdapter, manifest: AppManifest, plan: readonly ModelDef[], site: SiteRow, bundle: UnpackedBundle, tags: PeerTags, homes: { names: Map<number, string>; sites: Set<number> }, policyOf: (m: ModelDef) => ConflictPolicy, conflicts: ConflictRecord[]): Promise<number> {
   let deleted = 0;
-  const idMaps = new IdMaps(trx, manifest, site.id);
+  const idMaps = new IdMaps(trx, manifest, site.id, dialect);
   for (const model of [...plan].reverse()) {
     const entries = bundle.deleted.get(model.name) ?? [];
     if (entries.length === 0) continue;

@@ -201,7 +201,8 @@ export function createPushRoutes(options: CentreOptions, send: Send): (req: http
       // `?exclude=A,B`: the models the site does not take (its -e).
       const excluded = new Set((url.searchParams.get('exclude') ?? '').split(',').filter(Boolean));
       const plan = dependencyOrder(manifest).filter((m) => !m.isPrivate && !excluded.has(m.name));
-      for (const model of plan) if (!(await db.knex.schema.hasTable(model.table))) return refuse(res, 500, `the centre has no table ${model.table}`);
+      const tables = await db.dialect.listColumns(db.knex);
+      for (const model of plan) if (!tables.has(model.table)) return refuse(res, 500, `the centre has no table ${model.table}`);
       const tags = await centreTags(db.knex, manifest, site);
       // `?full=1`: every row compared, not only what moved since the last acknowledged feed.
       const since = url.searchParams.get('full') === '1' ? undefined : await feedSince(db.knex, manifest, site);
