@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { connectExistingDatabase, type Database } from '../dialects/index.js';
@@ -7,6 +7,7 @@ import { countConflicts, listConflicts, resolveConflict, showConflict, type Conf
 import { CONFLICT_TABLE } from '../exchange/exchange-tables.js';
 import { loadManifest } from '../manifest/load-manifest.js';
 import type { AppManifest } from '../manifest/types.js';
+import { secretsMatch } from '../push/tokens.js';
 import type { RequestLog } from '../server/create-handler.js';
 import { listen, readBody } from '../server/http-server.js';
 import { ConsoleMetrics } from './console-metrics.js';
@@ -50,11 +51,6 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-/** Constant-time equality of two secrets of any length (their digests are compared). */
-export function secretsMatch(presented: string, expected: string): boolean {
-  return timingSafeEqual(digest(presented), digest(expected)) && presented.length > 0;
-}
 
 const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

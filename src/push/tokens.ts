@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** A push token: 256 random bits, so a plain SHA-256 is a safe way to keep it at rest. */
 export function newToken(): string {
@@ -16,4 +16,10 @@ export function newEnrolCode(): string {
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret.trim()).digest('hex');
+}
+
+/** Constant-time equality of a presented secret and the expected one, of any lengths (their SHA-256 digests are compared); an empty one never matches. */
+export function secretsMatch(presented: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(presented), digest(expected)) && presented.length > 0;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { secretsMatch } from '../../src/console/console-server.js';
+import { secretsMatch } from '../../src/push/tokens.js';
 import type { FleetStatus } from '../../src/console/fleet-status.js';
 import { conflictPage, duration, esc, fleetPage, sparkline } from '../../src/console/pages.js';
 import type { Conflict } from '../../src/exchange/conflicts.js';
