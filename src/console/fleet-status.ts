@@ -127,17 +127,11 @@ export class RowsCache {
   }
 }
 
-/** The last runs of every member, newest first (at most `limit` each). */
-async function recentRuns(knex: Knex, app: string, limit: number): Promise<Map<string, RunRow[]>> {
+/** The last runs of each member, newest first (at most `limit` each): a query each, through the run table's index by remote. */
+async function recentRuns(knex: Knex, app: string, remotes: readonly string[], limit: number): Promise<Map<string, RunRow[]>> {
   const out = new Map<string, RunRow[]>();
   if (!(await hasTable(knex, RUN_TABLE))) return out;
-  // One query per member would be a query per line of the page; the history is small (a run a night).
-  const rows = (await knex(RUN_TABLE).select('*').where({ app }).orderBy('id', 'desc')) as RunRow[];
-  for (const row of rows) {
-    const list = out.get(row.remote) ?? [];
-    if (list.length < limit) list.push(row);
-    out.set(row.remote, list);
-  }
+  for (const remote of remotes) out.set(remote, (await knex(RUN_TABLE).select('*').where({ remote, app }).orderBy('id', 'desc').limit(limit)) as RunRow[]);
   return out;
 }
 
@@ -214,7 +208,7 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
   const siteRows = (await hasTable(knex, SITE_TABLE)) ? await knex(SITE_TABLE).select('*') : [];
   const sites = new Map(siteRows.map((r) => [Number(r.id), { isEnabled: Boolean(Number(r.is_enabled)), lastContact: r.last_contact ? String(r.last_contact) : null }]));
   const [runs, last, counts, clocks, conflicts, rows] = await Promise.all([
-    recentRuns(knex, manifest.app, RECENT_RUNS), lastByStatus(knex, manifest.app), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
+    recentRuns(knex, manifest.app, registry.map((r) => String(r.hostname)), RECENT_RUNS), lastByStatus(knex, manifest.app), runCounts(knex, manifest.app), memberClocks(knex, manifest.app, new Set(sites.keys())), conflictCounts(knex),
     options.rowsCache ? options.rowsCache.rows(knex, manifest) : rowsByOrigin(knex, manifest),
   ]);
   for (const c of conflicts.values()) for (const [k, n] of Object.entries(c)) if (k in status.conflicts) status.conflicts[k as keyof FleetStatus['conflicts']] += n;
@@ -223,7 +217,7 @@ export async function readFleet(db: Database, manifest: AppManifest, options: { 
     const hostname = String(r.hostname);
     const isSite = sites.has(id);
     // A registry row that is neither pulled nor a site (an app's own entry never synced) has nothing to show.
-    if (!isSite && !pulled.has(id) && !runs.has(hostname)) continue;
+    if (!isSite && !pulled.has(id) && !runs.get(hostname)?.length) continue;
     const recent = (runs.get(hostname) ?? []).map(summary);
     // A site that exchanges with nothing to send commits no bundle, but its contact (a feed acknowledged) says it is not behind.
     const lastContact = sites.get(id)?.lastContact ?? null;

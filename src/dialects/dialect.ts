@@ -74,6 +74,8 @@ export interface DialectAdapter {
   castOf(type: FieldType | 'id'): string | undefined;
   /** Every table of the connection's database (its current schema) with its column names, in one query. */
   listColumns(knex: Knex | Knex.Transaction): Promise<Map<string, Set<string>>>;
+  /** Create an index on a table unless one of that name exists (added to a table an earlier version created without it). */
+  ensureIndex(knex: Knex | Knex.Transaction, table: string, name: string, columns: readonly string[]): Promise<void>;
   /** Let FK checks wait until commit (Django's loaddata does the same). */
   deferConstraints(trx: Knex.Transaction): Promise<void>;
   /** Move the id counter past the largest id after inserts with explicit ids. */

@@ -69,6 +69,11 @@ export const mysqlAdapter: DialectAdapter = {
       case 'binary': return t.specificType(field.name, 'longblob');
     }
   },
+  // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB has): the catalog says.
+  async ensureIndex(knex, table, name, columns) {
+    const [rows] = (await knex.raw('SELECT 1 FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ? LIMIT 1', [table, name])) as [unknown[]];
+    if (rows.length === 0) await knex.raw(`CREATE INDEX ?? ON ?? (${columns.map(() => '??').join(', ')})`, [name, table, ...columns]);
+  },
   async isUnsigned(knex, table, column) {
     const [rows] = await knex.raw('SELECT COLUMN_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?', [table, column]);
     return /unsigned/i.test(String((rows as Array<{ t: string }>)[0]?.t ?? 'unsigned'));

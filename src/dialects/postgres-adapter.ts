@@ -62,6 +62,9 @@ export const postgresAdapter: DialectAdapter = {
     }
   },
   tableOptions() {},
+  async ensureIndex(knex, table, name, columns) {
+    await knex.raw(`CREATE INDEX IF NOT EXISTS ?? ON ?? (${columns.map(() => '??').join(', ')})`, [name, table, ...columns]);
+  },
   async isUnsigned() {
     return false;
   },

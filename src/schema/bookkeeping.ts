@@ -61,4 +61,9 @@ export async function ensureBookkeeping(knex: Knex | Knex.Transaction, dialect: 
       t.text('error').nullable();
     });
   }
+  // One remote's runs, newest first (the console, the history's pruning); a table made before it had none.
+  await dialect.ensureIndex(knex, RUN_TABLE, RUN_INDEX, ['remote', 'id']);
 }
+
+/** The run table's index by remote. */
+const RUN_INDEX = 'remotesyncdb_run_remote_id_index';

@@ -45,6 +45,12 @@ export function totals(models: readonly ModelCounts[]): RunTotals {
 
 /** Rejects recorded with a run (all of them are in rejects.txt, or in a bundle's ack). */
 export const RECORDED_REJECTS = 100;
+/**
+ * Runs kept per remote or site: the history of one that syncs every 15 minutes (an exchange
+ * site, `--every 15m`) would otherwise grow by 35,000 rows a year, and what reads it with it.
+ * 2,000 is three weeks of those, five years of a nightly cron.
+ */
+export const KEPT_RUNS = 2000;
 
 /**
  * A row of the run history (`remotesyncdb_run`), when that table exists: `objects` is what the
@@ -61,6 +67,8 @@ export async function recordRun(knex: Knex, run: { startedAt: string; remote: st
     // Kept masked: the history is printed, shown by the console and served as metrics.
     error: run.error === undefined ? null : maskSecrets(run.error instanceof Error ? run.error.message : String(run.error)),
   });
+  const [oldest] = await knex(RUN_TABLE).where({ remote: run.remote }).orderBy('id', 'desc').offset(KEPT_RUNS).limit(1).select('id');
+  if (oldest) await knex(RUN_TABLE).where({ remote: run.remote }).where('id', '<=', oldest.id).del();
 }
 
 /** When each phase began (ms since the epoch). */

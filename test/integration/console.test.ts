@@ -5,7 +5,7 @@ import { CONFLICT_TABLE } from '../../src/exchange/exchange-tables.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
 import { RUN_TABLE } from '../../src/schema/bookkeeping.js';
-import { recordRun } from '../../src/sync/report.js';
+import { KEPT_RUNS, recordRun } from '../../src/sync/report.js';
 import { nowDatetime } from '../../src/values/values.js';
 import { availableDialects } from '../helpers/databases.js';
 import { metric, morningCentre, type MorningCentre } from '../helpers/console-fleet.js';
@@ -229,5 +229,21 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     expect(metric((await get('/metrics')).text, 'remotesyncdb_last_success_timestamp_seconds', { member: fleet.upstream, kind: 'remote' })).toBe(Math.floor(Date.parse(success.started) / 1000));
     for (const p of ['/', `/remotes/${encodeURIComponent(fleet.upstream)}`, '/fleet.json', '/metrics']) expect((await get(p)).text).not.toContain('hunter2');
     expect((await get('/')).text).toContain('sync:***@db.internal');
+  });
+
+  it('the history keeps the newest 2,000 runs of each remote (an exchange every 15 minutes would grow it by 35,000 a year)', async () => {
+    await withDb(fleet.centre.url, async (db) => {
+      const rows = Array.from({ length: KEPT_RUNS }, () => ({ started: new Date().toISOString(), finished: new Date().toISOString(), remote: fleet.upstream, app: 'hcore', status: 'success', objects: 0 }));
+      for (let i = 0; i < rows.length; i += 200) await db.knex(RUN_TABLE).insert(rows.slice(i, i + 200));
+      const [before] = await db.knex(RUN_TABLE).where({ remote: fleet.upstream }).orderBy('id', 'desc').offset(KEPT_RUNS - 1).limit(1).select('id');
+      const others = await db.knex(RUN_TABLE).whereNot({ remote: fleet.upstream }).count({ n: '*' });
+      await recordRun(db.knex, { startedAt: new Date().toISOString(), remote: fleet.upstream, app: 'hcore', status: 'failed', error: 'down' });
+      const kept = await db.knex(RUN_TABLE).where({ remote: fleet.upstream }).orderBy('id');
+      expect(kept).toHaveLength(KEPT_RUNS);
+      // The oldest kept is the one that was 2,000th newest before, less the one that made room.
+      expect(Number(kept[0].id)).toBeGreaterThan(Number(before.id));
+      expect(kept.at(-1)).toMatchObject({ status: 'failed' });
+      expect(await db.knex(RUN_TABLE).whereNot({ remote: fleet.upstream }).count({ n: '*' })).toEqual(others);
+    });
   });
 });
