@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import https from 'node:https';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { loaddata } from '../../src/admin/loaddata.js';
 import { main } from '../../src/cli/index.js';
 import { RemoteUnreachableError } from '../../src/errors.js';
 import { serve } from '../../src/server/serve.js';
+import { startConsole } from '../../src/console/console-server.js';
 import { sync } from '../../src/sync/sync.js';
 import { createDatabase } from '../helpers/databases.js';
 import { withDb } from '../helpers/inspect.js';
@@ -65,6 +67,32 @@ describe('TLS and secrets', () => {
       expect(db.out).not.toContain('hunter2');
     } finally {
       await source.close();
+    }
+  });
+
+  it('the console serves https with a certificate, as serve does', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-tls-console-'));
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const db = path.join(dir, 'centre.sqlite');
+    await loaddata({ app: 'hcore', db, files: [SAMPLE_FIXTURE] });
+    const server = await startConsole({ app: 'hcore', db, port: 0, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
+    try {
+      expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const page = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        https.get(`${server.url}/`, { ca: readFileSync(cert) }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        }).on('error', reject);
+      });
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<h1>Fleet</h1>');
+      // Not trusted without the certificate.
+      await expect(new Promise((resolve, reject) => https.get(`${server.url}/`, resolve).on('error', reject))).rejects.toThrow(/self-signed|certificate/);
+    } finally {
+      await server.close();
     }
   });
 });
