@@ -6,8 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two files at a time: most of a test's time is spent waiting on a database, a server or a child process.
-    maxWorkers: 2,
+    // Three files at a time on two cores: most of a test's time is spent waiting on a database, a server or a child process.
+    maxWorkers: 3,
     reporters: ['default'],
   },
 });
