@@ -6,6 +6,8 @@ export { sync, type SyncOptions } from './sync/sync.js';
 export type { SyncEvent, SyncResult } from './sync/events.js';
 export { serve, type ServeOptions, type ServeResult } from './server/serve.js';
 export { createHandler, type HandlerOptions } from './server/create-handler.js';
+export { startConsole, consoleHandler, type ConsoleOptions, type ConsoleServer } from './console/console-server.js';
+export { readFleet, readMember, type FleetStatus, type FleetMember, type MemberDetail } from './console/fleet-status.js';
 export { init, type InitOptions, type InitResult } from './admin/init.js';
 export { loaddata, type LoadDataOptions } from './admin/loaddata.js';
 export { dumpdata, type DumpDataOptions } from './admin/dumpdata.js';
