@@ -39,6 +39,9 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   const policyOf = (model: ModelDef) => options.policies?.get(model.name) ?? model.conflictPolicy;
   const homes = await homeNames(trx, manifest);
   await writeClaims(trx, manifest, plan, site, bundle);
+  // Every model has its section (its claims count), but only those with objects have anything to
+  // decide or install: a quiet exchange's bundle holds none, and each model costs queries.
+  const active = plan.filter((m) => (bundle.fetched.models[m.name]?.objects ?? 0) > 0);
   // The site's identities of its objects' references: a claimed id is the centre's row (even
   // one the centre has deleted since: the claim still says whose it was).
   // A bundle of a split cut carries the claims of its own models only: the others' are those kept.
@@ -61,7 +64,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   /** What the site holds after this bundle, per model: by centre id, or by site pk for rows not inserted yet. */
   const holds = new Map<string, Array<{ pk: number; rowId?: number; ref: string; hash: string }>>();
 
-  for (const model of plan) {
+  for (const model of active) {
     await idMaps.of(model);
     const byPk = new Map<number, Plan>();
     const drop = new Set<number>();
@@ -111,7 +114,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   }
 
   const result = await installObjects({
-    trx, dialect, manifest, plan, remoteId: site.id, remote: site.hostname,
+    trx, dialect, manifest, plan: active, remoteId: site.id, remote: site.hostname,
     objects: (model) => withoutDropped(readFixtureBatches(fixtureFile(bundle.dir, model.name)), dropped.get(model.name)),
     decide: (model, incoming, stored) => applyPlan(model, plans.get(model.name)?.get(incoming.pk), incoming, stored),
     skip: true, naturalKeys: false, mayTakeClaimed: false,
@@ -121,7 +124,7 @@ export async function installExchangeBundle(options: { trx: Knex.Transaction; di
   const rejected = new Set(result.rejects.map((r) => `${r.model}:${String(r.pk)}`));
   const after = new IdMaps(trx, manifest, site.id, dialect);
   await tags.load(manifest.models.values(), true);
-  for (const model of plan) {
+  for (const model of active) {
     await after.of(model);
     const rows: BaseRow[] = [];
     for (const h of holds.get(model.name) ?? []) {
