@@ -27,14 +27,20 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code, out };
 }
 
+/** A self-signed certificate for 127.0.0.1 and its key, and a SQLite database holding the sample, in a new directory. */
+async function tlsFixture(prefix: string): Promise<{ dir: string; key: string; cert: string; db: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const db = path.join(dir, 'source.sqlite');
+  await loaddata({ app: 'hcore', db, files: [SAMPLE_FIXTURE] });
+  return { dir, key, cert, db };
+}
+
 describe('TLS and secrets', () => {
   it('serves https with --tls-cert/--tls-key, and a sync trusts it only with --ca', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-tls-'));
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    const source = path.join(dir, 'source.sqlite');
-    await loaddata({ app: 'hcore', db: source, files: [SAMPLE_FIXTURE] });
+    const { dir, key, cert, db: source } = await tlsFixture('rsdb-tls-');
     const server = await serve({ app: 'hcore', db: source, port: 0, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
     const target = await createDatabase('sqlite');
     try {
@@ -71,12 +77,7 @@ describe('TLS and secrets', () => {
   });
 
   it('the console serves https with a certificate, as serve does', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'rsdb-tls-console-'));
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
-    const db = path.join(dir, 'centre.sqlite');
-    await loaddata({ app: 'hcore', db, files: [SAMPLE_FIXTURE] });
+    const { key, cert, db } = await tlsFixture('rsdb-tls-console-');
     const server = await startConsole({ app: 'hcore', db, port: 0, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
     try {
       expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
