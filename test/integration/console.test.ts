@@ -2,6 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConsole, type ConsoleServer } from '../../src/console/console-server.js';
 import { CONFLICT_TABLE } from '../../src/exchange/exchange-tables.js';
+import { addRemote } from '../../src/admin/remotes.js';
 import { loadManifest } from '../../src/manifest/load-manifest.js';
 import { serve } from '../../src/server/serve.js';
 import { ORIGINAL_DB } from '../../src/schema/app-tables.js';
@@ -214,6 +215,15 @@ describe.each(dialects)('the console and /metrics of a centre on %s', (dialect) 
     for (let i = 0; i < 3; i++) expect((await fetch(`${fleet.server.url}/api/`, { method: 'HEAD' })).status).toBe(200);
     // Between the two reads, only the first scrape's own answer went out: no HEAD body.
     expect((await scrape()).bytes).toBe(first.bytes + first.size);
+  });
+
+  it("a remote's page is found by its hostname, never by another remote's name", async () => {
+    // A remote named as another's host:port (names are free text).
+    await addRemote({ db: fleet.centre.url, name: '127.0.0.1:1', remote: '127.0.0.1:2' });
+    expect((await get(`/remotes/${encodeURIComponent('127.0.0.1:1')}`)).status).toBe(404);
+    const page = await get(`/remotes/${encodeURIComponent('127.0.0.1:2')}`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<h1>127.0.0.1:1 ');
   });
 
   it('two resolves of one conflict at once: one wins, the other is told, the row holds the winner', async () => {
